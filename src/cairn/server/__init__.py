@@ -1,0 +1,1 @@
+"""The Cairn server: FastAPI application, services, storage (the `[server]` extra)."""

@@ -1,0 +1,68 @@
+"""create_app(settings) → FastAPI: the only place that wires settings, database and routers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from cairn.server.api import auth, keys, orgs, registries, registry_members, teams
+from cairn.server.api.routing import API_PREFIX
+from cairn.server.db import schema
+from cairn.server.db.engine import make_engine, make_sessionmakers
+from cairn.server.domain.ratelimit import FailureLimiter
+from cairn.server.http import errors
+from cairn.server.http.deps import AppState
+from cairn.server.http.middleware import EdgeGuard
+from cairn.server.services import provisioning
+from cairn.server.settings import Settings
+
+ROUTERS = (auth, orgs, teams, keys, registries, registry_members)
+
+
+def build_state(settings: Settings) -> AppState:
+    """Engine, sessions and limiter for one server process."""
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    engine = make_engine(settings.resolved_database_url(), pool_size=settings.db_pool_size)
+    readers, writers = make_sessionmakers(engine)
+    limiter = FailureLimiter(settings.login_max_failures, settings.login_window_seconds)
+    return AppState(settings, engine, readers, writers, limiter)
+
+
+def prepare(state: AppState) -> str | None:
+    """Migrate (when enabled) and provision on first start; returns a generated admin password."""
+    settings = state.settings
+    if settings.auto_migrate:
+        schema.upgrade(state.engine)
+    password = settings.admin_password.get_secret_value() if settings.admin_password else None
+    with state.writers() as s, s.begin():
+        return provisioning.first_start(s, settings.default_org, password)
+
+
+def create_app(settings: Settings | None = None, *, state: AppState | None = None) -> FastAPI:
+    """The Cairn application. Pass `state` when the database was prepared already."""
+    settings = settings or Settings()
+    if state is None:
+        state = build_state(settings)
+        prepare(state)
+    app = FastAPI(
+        title="Cairn",
+        version="0.1.0",
+        summary="Self-hosted registry for machine-learning artifacts",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.cairn = state
+    api = APIRouter(prefix=API_PREFIX)
+    for module in ROUTERS:
+        api.include_router(module.router)
+    app.include_router(api)
+    errors.install(app)
+    app.add_middleware(EdgeGuard, settings=settings)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory` workers: settings from the CAIRN_* environment."""
+    settings = Settings()
+    state = build_state(settings)
+    return create_app(settings, state=state)

@@ -1,0 +1,93 @@
+"""`cairn server` and `cairn db upgrade`: the server's commands, plugged into the `cairn` CLI."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from cairn.server.app import build_state, create_app, prepare
+from cairn.server.db import schema
+from cairn.server.settings import Settings
+
+
+def _settings(**overrides: object) -> Settings:
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**given)  # type: ignore[arg-type]
+
+
+@click.command("server")
+@click.option("--host", help="Address to listen on [env CAIRN_HOST; default 127.0.0.1].")
+@click.option("--port", type=int, help="Port to listen on [env CAIRN_PORT; default 8080].")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the embedded database [env CAIRN_DATA_DIR; default ./cairn-data].",
+)
+@click.option("--workers", type=int, help="Server processes [env CAIRN_WORKERS; default 1].")
+def server(host: str | None, port: int | None, data_dir: Path | None, workers: int | None) -> None:
+    """Run the Cairn server.
+
+    With no configuration it keeps everything under one data directory (SQLite), creates
+    the `default` organization with the `Models` and `Datasets` registries, and on the first
+    start prints a one-time password for the `admin` user (or uses CAIRN_ADMIN_PASSWORD).
+
+    \b
+    Example:
+      cairn server --port 8080 --data-dir ./cairn-data
+    """
+    import uvicorn
+
+    settings = _settings(host=host, port=port, data_dir=data_dir, workers=workers)
+    state = build_state(settings)
+    password = prepare(state)
+    where = settings.resolved_database_url().split("://", 1)[0]
+    click.echo(f"Cairn: database {where}, data in {settings.data_dir.resolve()}")
+    if password:
+        click.echo(
+            "Created the first user 'admin'. Its password, shown only this once:\n\n"
+            f"    {password}\n\nSign in with: cairn login --base-url "
+            f"http://{settings.host}:{settings.port} --username admin"
+        )
+    click.echo(f"Listening on http://{settings.host}:{settings.port}  (Ctrl+C to stop)")
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings, state=state), host=settings.host, port=settings.port)
+        return
+    state.engine.dispose()
+    os.environ.update(_env_for_workers(settings))
+    uvicorn.run(
+        "cairn.server.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+    )
+
+
+def _env_for_workers(settings: Settings) -> dict[str, str]:
+    """CAIRN_* variables that make each worker build the same settings."""
+    return {
+        "CAIRN_DATA_DIR": str(settings.data_dir.resolve()),
+        "CAIRN_DATABASE_URL": settings.resolved_database_url(),
+        "CAIRN_AUTO_MIGRATE": "false",
+    }
+
+
+@click.group("db")
+def db() -> None:
+    """Manage the server's database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target migration.")
+def upgrade(revision: str) -> None:
+    """Apply database migrations (reads CAIRN_DATABASE_URL / CAIRN_DATA_DIR).
+
+    \b
+    Example:
+      CAIRN_DATABASE_URL=postgresql://cairn@db/cairn cairn db upgrade
+    """
+    state = build_state(Settings())
+    schema.upgrade(state.engine, revision)
+    click.echo(f"database at {revision}")

@@ -1,0 +1,1 @@
+"""Database: the schema, engines and migrations. Only services/ runs SQL against it."""

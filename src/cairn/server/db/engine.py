@@ -1,0 +1,59 @@
+"""Engines and sessions: SQLite with WAL and foreign keys, or a pooled PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+    """Build the engine for `url` with the settings each backend needs."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
+        return engine
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return create_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite's own transaction handling is disabled so BEGIN IMMEDIATE below takes effect.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(connection: Any) -> None:
+    # A writing transaction takes the write lock up front: one that read first and then
+    # upgraded would fail with SQLITE_BUSY instead of waiting when two requests write at once.
+    # Readers begin deferred, so WAL lets them run beside a writer.
+    writes = connection.get_execution_options().get(WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+
+WRITE_OPTION = "cairn_writes"
+
+
+def make_sessionmakers(engine: Engine) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
+    """(readers, writers): sessions that keep loaded values after commit."""
+    writer = engine.execution_options(**{WRITE_OPTION: True})
+    return (
+        sessionmaker(engine, expire_on_commit=False),
+        sessionmaker(writer, expire_on_commit=False),
+    )

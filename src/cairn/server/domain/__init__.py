@@ -1,0 +1,1 @@
+"""Pure domain rules: error codes, names, roles and references, free of frameworks."""

@@ -1,0 +1,141 @@
+"""W&B-style filter documents parsed into a small, bounded expression tree."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cairn.server.domain.errors import ValidationError
+
+COMPARISONS = frozenset({"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$regex"})
+MAX_NODES = 100
+MAX_DEPTH = 8
+MAX_LIST = 100
+MAX_PATTERN = 256
+
+Scalar = str | datetime | None
+
+
+@dataclass(frozen=True)
+class Compare:
+    """`field op value`; for $in/$nin the value is a tuple."""
+
+    field: str
+    op: str
+    value: Scalar | tuple[Scalar, ...]
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """Every part holds."""
+
+    parts: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """At least one part holds."""
+
+    parts: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Negation:
+    """The part does not hold."""
+
+    part: Expr
+
+
+Expr = Compare | AllOf | AnyOf | Negation
+
+
+class _Budget:
+    def __init__(self) -> None:
+        self.nodes = 0
+
+    def spend(self, depth: int) -> None:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise ValidationError(f"filter is too large (at most {MAX_NODES} conditions)")
+        if depth > MAX_DEPTH:
+            raise ValidationError(f"filter is nested too deeply (at most {MAX_DEPTH} levels)")
+
+
+def parse_filter(doc: Any, fields: dict[str, type]) -> Expr | None:
+    """Parse a filter document over `fields` (name → str or datetime); None means no filter."""
+    if doc is None or doc == {}:
+        return None
+    return _parse_doc(doc, fields, _Budget(), 0)
+
+
+def _parse_doc(doc: Any, fields: dict[str, type], budget: _Budget, depth: int) -> Expr:
+    budget.spend(depth)
+    if not isinstance(doc, dict) or not doc:
+        raise ValidationError("a filter must be a non-empty JSON object")
+    parts: list[Expr] = []
+    for key, value in doc.items():
+        if key in ("$and", "$or"):
+            if not isinstance(value, list) or not value:
+                raise ValidationError(f"{key} takes a non-empty list of filters")
+            subs = tuple(_parse_doc(v, fields, budget, depth + 1) for v in value)
+            parts.append(AllOf(subs) if key == "$and" else AnyOf(subs))
+        elif key == "$not":
+            parts.append(Negation(_parse_doc(value, fields, budget, depth + 1)))
+        elif key in fields:
+            parts.append(_parse_field(key, value, fields[key], budget, depth + 1))
+        else:
+            known = ", ".join(sorted(fields))
+            raise ValidationError(f"cannot filter on {key!r}; filterable fields: {known}")
+    return parts[0] if len(parts) == 1 else AllOf(tuple(parts))
+
+
+def _parse_field(field: str, value: Any, kind: type, budget: _Budget, depth: int) -> Expr:
+    budget.spend(depth)
+    if not isinstance(value, dict):
+        return Compare(field, "$eq", _scalar(field, value, kind))
+    if not value:
+        raise ValidationError(f"the condition on {field!r} is empty")
+    parts: list[Expr] = []
+    for op, operand in value.items():
+        if op == "$not":
+            parts.append(Negation(_parse_field(field, operand, kind, budget, depth + 1)))
+        elif op not in COMPARISONS:
+            ops = " ".join(sorted(COMPARISONS | {"$not"}))
+            raise ValidationError(f"unknown filter operator {op!r}; valid operators: {ops}")
+        elif op in ("$in", "$nin"):
+            if not isinstance(operand, list) or len(operand) > MAX_LIST:
+                raise ValidationError(f"{op} takes a list of at most {MAX_LIST} values")
+            parts.append(Compare(field, op, tuple(_scalar(field, v, kind) for v in operand)))
+        elif op == "$regex":
+            parts.append(Compare(field, op, _pattern(operand)))
+        else:
+            parts.append(Compare(field, op, _scalar(field, operand, kind)))
+    return parts[0] if len(parts) == 1 else AllOf(tuple(parts))
+
+
+def _scalar(field: str, value: Any, kind: type) -> Scalar:
+    if value is None:
+        return None
+    if kind is datetime:
+        if not isinstance(value, str):
+            raise ValidationError(f"{field!r} is compared with an ISO 8601 date-time string")
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValidationError(f"{value[:40]!r} is not an ISO 8601 date-time") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if not isinstance(value, str) or len(value) > 4096:
+        raise ValidationError(f"{field!r} is compared with a string")
+    return value
+
+
+def _pattern(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > MAX_PATTERN:
+        raise ValidationError(f"$regex takes a pattern string of at most {MAX_PATTERN} characters")
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValidationError(f"invalid regular expression: {exc}") from None
+    return value

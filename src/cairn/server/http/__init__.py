@@ -1,0 +1,1 @@
+"""HTTP edge: identity, dependencies, error mapping and middleware shared by api/ and web/."""

@@ -1,0 +1,51 @@
+"""Request-scoped dependencies: the app's state, one database transaction per request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from cairn.server.domain.ratelimit import FailureLimiter
+from cairn.server.settings import Settings
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass
+class AppState:
+    """What every request may need, built once by create_app()."""
+
+    settings: Settings
+    engine: Engine
+    readers: sessionmaker[Session]
+    writers: sessionmaker[Session]
+    login_limiter: FailureLimiter
+
+
+def app_state(request: Request) -> AppState:
+    """The application's state."""
+    state: AppState = request.app.state.cairn
+    return state
+
+
+State = Annotated[AppState, Depends(app_state)]
+
+
+def transaction(request: Request, state: State) -> Iterator[Session]:
+    """One transaction per request, committed before the response is sent."""
+    maker = state.readers if request.method in SAFE_METHODS else state.writers
+    with maker() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+Db = Annotated[Session, Depends(transaction, scope="function")]

@@ -1,0 +1,77 @@
+"""The one place where domain errors become HTTP statuses and error bodies."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cairn.server.domain import errors
+
+log = logging.getLogger("cairn.server")
+
+STATUS: dict[type[errors.CairnError], int] = {
+    errors.NotFoundError: 404,
+    errors.PermissionDeniedError: 403,
+    errors.ConflictError: 409,
+    errors.ValidationError: 422,
+    errors.AuthenticationError: 401,
+    errors.RateLimitedError: 429,
+}
+CODES_BY_STATUS = {
+    400: "bad_request",
+    401: "authentication_error",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    """The error body every failure uses."""
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into the standard body."""
+
+    @app.exception_handler(errors.CairnError)
+    async def _domain(_: Request, exc: errors.CairnError) -> JSONResponse:
+        return error_response(STATUS.get(type(exc), 400), exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, "validation_error", describe_validation(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = CODES_BY_STATUS.get(exc.status_code, "error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return error_response(exc.status_code, code, message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return error_response(500, "internal_error", "internal server error")
+
+
+def describe_validation(exc: RequestValidationError) -> str:
+    """A short, human message for a request that failed schema validation (no input echoed)."""
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        msg = str(err.get("msg", "invalid"))
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts) or "invalid request"

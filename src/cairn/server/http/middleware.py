@@ -1,0 +1,102 @@
+"""ASGI middleware: Host allow-list, JSON-only bodies with a size cap, security headers."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cairn.server.settings import Settings
+
+BODY_METHODS = frozenset({b"POST", b"PUT", b"PATCH", b"DELETE"})
+
+
+async def _reject(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class EdgeGuard:
+    """Checks every HTTP request before routing: Host, content type and body size."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.any_host = "*" in settings.allowed_hosts
+        self.hosts = {h.lower().strip("[]") for h in settings.allowed_hosts}
+        self.max_json = settings.max_json_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.lower(): v for k, v in scope["headers"]}
+        if not self.any_host and _host_name(headers.get(b"host", b"")) not in self.hosts:
+            await _reject(send, 400, "bad_request", "this server does not answer to that host name")
+            return
+        path: str = scope["path"]
+        if path.startswith("/api/") and scope["method"].encode() in BODY_METHODS:
+            length = headers.get(b"content-length")
+            has_body = (length not in (None, b"0")) or b"transfer-encoding" in headers
+            ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+            if has_body and ctype != b"application/json":
+                await _reject(
+                    send, 415, "unsupported_media_type", "send the body as application/json"
+                )
+                return
+            if length is not None and (not length.isdigit() or int(length) > self.max_json):
+                await _reject(send, 413, "payload_too_large", f"body over {self.max_json} bytes")
+                return
+            receive = _capped(receive, self.max_json)
+        await self.app(scope, receive, _with_headers(send))
+
+
+def _host_name(raw: bytes) -> str:
+    host = raw.decode("latin-1").lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class BodyTooLarge(Exception):
+    """A streamed body went over the cap."""
+
+
+def _capped(receive: Receive, limit: int) -> Receive:
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge
+        return message
+
+    return wrapped
+
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+def _with_headers(send: Send) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+        await send(message)
+
+    return wrapped
