@@ -87,23 +87,36 @@ def org_role(s: Session, org_id: int, user_id: int) -> OrgRole | None:
     return OrgRole(role) if role else None
 
 
-def effective_role(s: Session, actor: Principal, registry: Registry) -> RegistryRole | None:
-    """The highest role the actor holds on `registry` from any source; None: cannot see it."""
-    in_org = org_role(s, registry.org_id, actor.user_id)
+def _role_in(s: Session, actor: Principal, org_id: int, registry_id: int) -> RegistryRole | None:
+    in_org = org_role(s, org_id, actor.user_id)
     if in_org is None:
         return None
     if in_org == OrgRole.ADMIN:
         return RegistryRole.ADMIN
-    sources = role_sources(registry.org_id, actor.user_id).subquery()
-    rank = s.scalar(select(func.max(sources.c[1])).where(sources.c[0] == registry.id))
+    sources = role_sources(org_id, actor.user_id).subquery()
+    rank = s.scalar(select(func.max(sources.c[1])).where(sources.c[0] == registry_id))
     return ROLE_BY_RANK.get(rank) if rank is not None else None
 
 
+def effective_role(s: Session, actor: Principal, registry: Registry) -> RegistryRole | None:
+    """The highest role the actor holds on `registry` from any source; None: cannot see it."""
+    return _role_in(s, actor, registry.org_id, registry.id)
+
+
 def require(
-    s: Session, actor: Principal, registry: Registry | None, action: Action, shown_name: str
+    s: Session,
+    actor: Principal,
+    registry: Registry | None,
+    action: Action,
+    shown_name: str,
+    org_id: int,
 ) -> RegistryAccess:
-    """The registry if the actor may do `action`: 404 when hidden or absent, 403 when visible."""
-    role = effective_role(s, actor, registry) if registry is not None else None
+    """The registry if the actor may do `action`: 404 when hidden or absent, 403 when visible.
+
+    An absent registry runs the same role queries as a hidden one (against no row), so the
+    two cannot be told apart by timing either.
+    """
+    role = _role_in(s, actor, org_id, registry.id if registry is not None else -1)
     if registry is None or role is None:
         raise NotFoundError(f"registry {shown_name!r} not found")
     if not allows(role, action):
