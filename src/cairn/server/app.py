@@ -4,8 +4,21 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from cairn.server.api import auth, keys, orgs, registries, registry_members, teams
+from cairn.server.api import (
+    auth,
+    blobs,
+    collections,
+    history,
+    keys,
+    linked_versions,
+    orgs,
+    projects,
+    registries,
+    registry_members,
+    teams,
+)
 from cairn.server.api.routing import API_PREFIX
+from cairn.server.blobs.factory import open_store
 from cairn.server.db import schema
 from cairn.server.db.engine import make_engine, make_sessionmakers
 from cairn.server.domain.ratelimit import FailureLimiter
@@ -15,7 +28,19 @@ from cairn.server.http.middleware import EdgeGuard
 from cairn.server.services import provisioning
 from cairn.server.settings import Settings
 
-ROUTERS = (auth, orgs, teams, keys, registries, registry_members)
+ROUTERS = (
+    auth,
+    orgs,
+    teams,
+    keys,
+    registries,
+    registry_members,
+    blobs,
+    projects,
+    collections,
+    linked_versions,
+    history,
+)
 
 
 def build_state(settings: Settings) -> AppState:
@@ -25,7 +50,7 @@ def build_state(settings: Settings) -> AppState:
     engine = make_engine(settings.resolved_database_url(), pool_size=settings.db_pool_size)
     readers, writers = make_sessionmakers(engine)
     limiter = FailureLimiter(settings.login_max_failures, settings.login_window_seconds)
-    return AppState(settings, engine, readers, writers, limiter)
+    return AppState(settings, engine, readers, writers, limiter, open_store(settings))
 
 
 def prepare(state: AppState) -> str | None:

@@ -31,6 +31,15 @@ class Settings(BaseSettings):
         default_factory=lambda: list(LOCAL_HOSTS),
         description="Host names the server answers to (comma-separated; `*` for any).",
     )
+    blob_url: str | None = Field(
+        None,
+        description="Where blobs live: `s3://bucket/prefix`; default: <data_dir>/blobs on disk.",
+    )
+    s3_endpoint_url: str | None = Field(None, description="S3 endpoint, e.g. http://minio:9000.")
+    s3_region: str = Field("us-east-1", description="S3 region name.")
+    s3_access_key_id: str | None = Field(None, description="S3 access key id.")
+    s3_secret_access_key: SecretStr | None = Field(None, description="S3 secret access key.")
+    max_blob_bytes: int = Field(1 << 40, description="Largest single file accepted (1 TiB).")
     db_pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL connections per process.")
     max_json_bytes: int = Field(1 << 20, description="Largest JSON request body accepted.")
     login_max_failures: int = Field(10, description="Failed sign-ins before a pause.")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from cairn.server.api import schemas
-from cairn.server.db.models import ApiKey, Team, User
+from cairn.server.db.models import ApiKey, AuditEvent, Team, User
+from cairn.server.services.artifacts import FileView, VersionView
+from cairn.server.services.collections import CollectionView
+from cairn.server.services.linked import LinkedView
 from cairn.server.services.orgs import OrgAccess
 from cairn.server.services.registries import RegistryView
 from cairn.server.services.registry_members import MemberView
@@ -77,3 +80,85 @@ def registry(v: RegistryView) -> schemas.RegistryOut:
 
 def member(m: MemberView) -> schemas.RegistryMemberOut:
     return schemas.RegistryMemberOut(kind=m.kind, name=m.name, email=m.email, role=m.role.value)
+
+
+def files(views: list[FileView] | None) -> list[schemas.FileOut] | None:
+    if views is None:
+        return None
+    return [schemas.FileOut(path=f.path, sha256=f.sha256, md5=f.md5, size=f.size) for f in views]
+
+
+def version(v: VersionView, *, with_files: bool = True) -> schemas.VersionOut:
+    ver, art = v.version, v.artifact
+    return schemas.VersionOut(
+        id=ver.id,
+        ref=v.ref,
+        entity=v.entity_name,
+        project=v.project_name,
+        name=art.name,
+        type=art.type,
+        version=f"v{ver.version_index}",
+        version_index=ver.version_index,
+        digest=ver.digest,
+        description=ver.description,
+        metadata=ver.metadata_ or {},
+        size=ver.size,
+        file_count=ver.file_count,
+        aliases=v.aliases,
+        created_by=v.created_by,
+        created_at=ver.created_at,
+        client_id=ver.client_id,
+        files=files(v.files) if with_files else None,
+    )
+
+
+def collection(v: CollectionView) -> schemas.CollectionOut:
+    c = v.collection
+    return schemas.CollectionOut(
+        id=c.id,
+        ref=f"{v.org_name}/{v.registry.name}/{c.name}",
+        organization=v.org_name,
+        registry=v.registry.name,
+        name=c.name,
+        type=c.type,
+        description=c.description,
+        tags=v.tags,
+        version_count=v.version_count,
+        aliases={alias: f"v{index}" for alias, index in sorted(v.aliases.items())},
+        created_at=c.created_at,
+        updated_at=c.updated_at,
+    )
+
+
+def linked(v: LinkedView) -> schemas.LinkedVersionOut:
+    lv = v.linked
+    return schemas.LinkedVersionOut(
+        id=lv.id,
+        ref=v.ref,
+        organization=v.org_name,
+        registry=v.registry.name,
+        collection=v.collection.name,
+        type=v.collection.type,
+        version=f"v{lv.version_index}",
+        version_index=lv.version_index,
+        aliases=v.aliases,
+        linked_by=v.linked_by,
+        linked_at=lv.created_at,
+        source=version(v.source, with_files=False),
+        files=files(v.source.files),
+        role=v.role,
+    )
+
+
+def event(e: AuditEvent) -> schemas.EventOut:
+    return schemas.EventOut(
+        id=e.id,
+        at=e.at,
+        actor=e.actor_name,
+        auth_method=e.auth_method,
+        action=e.action,
+        target_type=e.target_type,
+        target_name=e.target_name,
+        before=e.before,
+        after=e.after,
+    )

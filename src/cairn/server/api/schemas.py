@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -198,3 +199,168 @@ class RegistryMemberOut(Response):
     name: str
     email: str | None
     role: str
+
+
+class BlobRef(Request):
+    sha256: str = Field(min_length=64, max_length=64)
+    size: int = Field(ge=0, le=1 << 50)
+
+
+class MissingIn(Request):
+    blobs: list[BlobRef] = Field(max_length=10_000)
+
+
+class MissingOut(Response):
+    missing: list[str]
+
+
+class BlobOut(Response):
+    sha256: str
+    size: int
+    md5: str
+    created: bool
+
+
+class ProjectIn(Request):
+    name: str = Field(min_length=1, max_length=128)
+    description: str | None = Field(None, max_length=65_536)
+
+
+class ProjectOut(Response):
+    id: int
+    entity: str
+    name: str
+    description: str | None
+    created_at: datetime
+
+
+class ArtifactSummaryOut(Response):
+    name: str
+    type: str
+    versions: int
+
+
+class FileIn(Request):
+    path: str = Field(min_length=1, max_length=1024)
+    sha256: str = Field(min_length=64, max_length=64)
+    size: int = Field(ge=0, le=1 << 50)
+
+
+class LogIn(Request):
+    name: str = Field(min_length=1, max_length=128)
+    type: str = Field(min_length=1, max_length=128)
+    files: list[FileIn] = Field(max_length=100_000)
+    description: str | None = Field(None, max_length=65_536)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    aliases: list[str] = Field(default_factory=list, max_length=32)
+    client_id: str | None = Field(None, max_length=128)
+
+
+class FileOut(Response):
+    path: str
+    sha256: str
+    md5: str
+    size: int
+
+
+class VersionOut(Response):
+    id: int
+    ref: str
+    entity: str
+    project: str
+    name: str
+    type: str
+    version: str
+    version_index: int
+    digest: str
+    description: str | None
+    metadata: dict[str, Any]
+    size: int
+    file_count: int
+    aliases: list[str]
+    created_by: str | None
+    created_at: datetime
+    client_id: str | None
+    files: list[FileOut] | None = None
+
+
+class CollectionIn(Request):
+    name: str = Field(min_length=1, max_length=128)
+    type: str = Field(min_length=1, max_length=128)
+    description: str | None = Field(None, max_length=65_536)
+    tags: list[str] = Field(default_factory=list, max_length=64)
+
+
+class CollectionPatchIn(Request):
+    name: str | None = Field(None, min_length=1, max_length=128)
+    description: str | None = Field(None, max_length=65_536)
+    tags: list[str] | None = Field(None, max_length=64)
+
+
+class CollectionOut(Response):
+    id: int
+    ref: str
+    organization: str
+    registry: str
+    name: str
+    type: str
+    description: str | None
+    tags: list[str]
+    version_count: int
+    aliases: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class CollectionPage(Response):
+    items: list[CollectionOut]
+    next_cursor: str | None
+
+
+class LinkIn(Request):
+    source: str = Field(min_length=1, max_length=1024)
+    aliases: list[str] = Field(default_factory=list, max_length=32)
+
+
+class AliasIn(Request):
+    version: str = Field(min_length=1, max_length=128)
+
+
+class LinkedVersionOut(Response):
+    id: int
+    ref: str
+    organization: str
+    registry: str
+    collection: str
+    type: str
+    version: str
+    version_index: int
+    aliases: list[str]
+    linked_by: str | None
+    linked_at: datetime
+    source: VersionOut
+    files: list[FileOut] | None = None
+    role: str
+
+
+class LinkedPage(Response):
+    items: list[LinkedVersionOut]
+    next_cursor: str | None
+
+
+class EventOut(Response):
+    id: int
+    at: datetime
+    actor: str | None
+    auth_method: str
+    action: str
+    target_type: str
+    target_name: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class ResolveOut(Response):
+    kind: str
+    linked: LinkedVersionOut | None = None
+    logged: VersionOut | None = None

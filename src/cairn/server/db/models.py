@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -19,6 +20,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cairn.server.db.base import Base, UTCDateTime, utcnow
+
+__all__ = ["Base"]  # models register on Base.metadata; migrations read it from here
 
 
 class Entity(Base):
@@ -191,6 +194,170 @@ class AuditEvent(Base):
     target_type: Mapped[str] = mapped_column(String(32))
     target_id: Mapped[int | None] = mapped_column(Integer)
     target_name: Mapped[str | None] = mapped_column(String(300))
+    registry_id: Mapped[int | None] = mapped_column(Integer)
+    collection_id: Mapped[int | None] = mapped_column(Integer)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    __table_args__ = (Index("ix_audit_events_org_at", "org_id", "at"),)
+    __table_args__ = (
+        Index("ix_audit_events_org_at", "org_id", "at"),
+        Index("ix_audit_events_registry", "registry_id", "id"),
+        Index("ix_audit_events_collection", "collection_id", "id"),
+    )
+
+
+class Blob(Base):
+    """Content-addressed file bytes: stored once server-wide under their sha256."""
+
+    __tablename__ = "blobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    md5: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BlobUpload(Base):
+    """Who has sent which blob: the missing-blob check answers from what the caller may know."""
+
+    __tablename__ = "blob_uploads"
+    blob_id: Mapped[int] = mapped_column(
+        ForeignKey("blobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Project(Base):
+    """Where artifacts are first logged: `<entity>/<project>`, owned by a team or a user."""
+
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    name_key: Mapped[str] = mapped_column(String(512))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (UniqueConstraint("entity_id", "name_key"),)
+
+
+class Artifact(Base):
+    """An artifact name inside a project (W&B's "sequence"), of one type."""
+
+    __tablename__ = "artifacts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(128))
+    next_index: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+
+class ArtifactVersion(Base):
+    """An immutable, committed version of an artifact: its manifest, metadata and size."""
+
+    __tablename__ = "artifact_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    artifact_id: Mapped[int] = mapped_column(ForeignKey("artifacts.id", ondelete="CASCADE"))
+    version_index: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    file_count: Mapped[int] = mapped_column(Integer, default=0)
+    client_id: Mapped[str | None] = mapped_column(String(128))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (
+        UniqueConstraint("artifact_id", "version_index"),
+        UniqueConstraint("artifact_id", "digest"),
+    )
+
+
+class ArtifactFile(Base):
+    """One manifest entry: a file name (data, never a path on disk) and its blob."""
+
+    __tablename__ = "artifact_files"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("artifact_versions.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(String(1024))
+    blob_id: Mapped[int] = mapped_column(ForeignKey("blobs.id"), index=True)
+    __table_args__ = (UniqueConstraint("version_id", "path"),)
+
+
+class ArtifactAlias(Base):
+    """A project-level alias of an artifact version (`candidate`, …); unique per artifact."""
+
+    __tablename__ = "artifact_aliases"
+    artifact_id: Mapped[int] = mapped_column(
+        ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    alias: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("artifact_versions.id", ondelete="CASCADE"), index=True
+    )
+
+
+class Collection(Base):
+    """A named set of linked versions in a registry, of exactly one artifact type."""
+
+    __tablename__ = "collections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    registry_id: Mapped[int] = mapped_column(ForeignKey("registries.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    name_key: Mapped[str] = mapped_column(String(512))
+    type: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    next_index: Mapped[int] = mapped_column(Integer, default=0)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (
+        UniqueConstraint("registry_id", "name_key"),
+        Index("ix_collections_registry_updated", "registry_id", "updated_at", "id"),
+    )
+
+
+class CollectionTag(Base):
+    """A tag of a collection, one row each so that tag filters use an index."""
+
+    __tablename__ = "collection_tags"
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
+
+
+class LinkedVersion(Base):
+    """A pointer from a collection to a logged version; numbered per collection, never reused."""
+
+    __tablename__ = "linked_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    version_index: Mapped[int] = mapped_column(Integer)
+    artifact_version_id: Mapped[int] = mapped_column(
+        ForeignKey("artifact_versions.id", ondelete="CASCADE"), index=True
+    )
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (
+        UniqueConstraint("collection_id", "version_index"),
+        UniqueConstraint("collection_id", "artifact_version_id"),
+    )
+
+
+class CollectionAlias(Base):
+    """An alias inside a collection: unique there, pointing at one linked version."""
+
+    __tablename__ = "collection_aliases"
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+    )
+    alias: Mapped[str] = mapped_column(String(128), primary_key=True)
+    linked_version_id: Mapped[int] = mapped_column(
+        ForeignKey("linked_versions.id", ondelete="CASCADE"), index=True
+    )

@@ -15,7 +15,8 @@ MAX_DEPTH = 8
 MAX_LIST = 100
 MAX_PATTERN = 256
 
-Scalar = str | datetime | None
+Scalar = str | datetime | float | bool | None
+JSON_PREFIX = "metadata."
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,10 @@ class _Budget:
 
 
 def parse_filter(doc: Any, fields: dict[str, type]) -> Expr | None:
-    """Parse a filter document over `fields` (name → str or datetime); None means no filter."""
+    """Parse a filter over `fields` (name → str, datetime, or object for `metadata.<key>`).
+
+    None means no filter. When `fields` has "metadata", keys `metadata.<key>` compare JSON values.
+    """
     if doc is None or doc == {}:
         return None
     return _parse_doc(doc, fields, _Budget(), 0)
@@ -85,6 +89,10 @@ def _parse_doc(doc: Any, fields: dict[str, type], budget: _Budget, depth: int) -
             parts.append(Negation(_parse_doc(value, fields, budget, depth + 1)))
         elif key in fields:
             parts.append(_parse_field(key, value, fields[key], budget, depth + 1))
+        elif key.startswith(JSON_PREFIX) and "metadata" in fields and len(key) > len(JSON_PREFIX):
+            if len(key) > 256:
+                raise ValidationError("metadata keys in filters are at most 247 characters")
+            parts.append(_parse_field(key, value, object, budget, depth + 1))
         else:
             known = ", ".join(sorted(fields))
             raise ValidationError(f"cannot filter on {key!r}; filterable fields: {known}")
@@ -118,6 +126,10 @@ def _parse_field(field: str, value: Any, kind: type, budget: _Budget, depth: int
 def _scalar(field: str, value: Any, kind: type) -> Scalar:
     if value is None:
         return None
+    if kind is object:  # a metadata value: any JSON scalar
+        if isinstance(value, bool | str) or (isinstance(value, int | float) and abs(value) < 1e300):
+            return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        raise ValidationError(f"{field!r} is compared with a string, number, boolean or null")
     if kind is datetime:
         if not isinstance(value, str):
             raise ValidationError(f"{field!r} is compared with an ISO 8601 date-time string")

@@ -92,3 +92,11 @@ def password(raw: str) -> str:
     if len(raw.encode()) > MAX_PASSWORD:
         raise ValidationError(f"password must be at most {MAX_PASSWORD} bytes")
     return raw
+
+
+def token_name(raw: str, what: str) -> str:
+    """Validate an artifact, collection, project or tag name (W&B: letters, digits, - _ .)."""
+    if not isinstance(raw, str) or not _TOKEN.fullmatch(raw):
+        shown = str(raw)[:64]
+        raise ValidationError(f"{what} {shown!r} must be 1-128 letters, digits, '_', '.' or '-'")
+    return raw

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from cairn.server.blobs.base import BlobStore
 from cairn.server.domain.ratelimit import FailureLimiter
 from cairn.server.settings import Settings
 
@@ -25,6 +26,7 @@ class AppState:
     readers: sessionmaker[Session]
     writers: sessionmaker[Session]
     login_limiter: FailureLimiter
+    blobs: BlobStore
 
 
 def app_state(request: Request) -> AppState:

@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cairn.server.settings import Settings
 
 BODY_METHODS = frozenset({b"POST", b"PUT", b"PATCH", b"DELETE"})
+BLOB_PATH = "/api/v1/blobs/"
 
 
 async def _reject(send: Send, status: int, code: str, message: str) -> None:
@@ -34,6 +35,7 @@ class EdgeGuard:
         self.any_host = "*" in settings.allowed_hosts
         self.hosts = {h.lower().strip("[]") for h in settings.allowed_hosts}
         self.max_json = settings.max_json_bytes
+        self.max_blob = settings.max_blob_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,7 +46,12 @@ class EdgeGuard:
             await _reject(send, 400, "bad_request", "this server does not answer to that host name")
             return
         path: str = scope["path"]
-        if path.startswith("/api/") and scope["method"].encode() in BODY_METHODS:
+        if scope["method"] == "PUT" and path.startswith(BLOB_PATH):
+            problem = _blob_upload_problem(headers, self.max_blob)
+            if problem is not None:
+                await _reject(send, *problem)
+                return
+        elif path.startswith("/api/") and scope["method"].encode() in BODY_METHODS:
             length = headers.get(b"content-length")
             has_body = (length not in (None, b"0")) or b"transfer-encoding" in headers
             ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
@@ -58,6 +65,19 @@ class EdgeGuard:
                 return
             receive = _capped(receive, self.max_json)
         await self.app(scope, receive, _with_headers(send))
+
+
+def _blob_upload_problem(headers: dict[bytes, bytes], limit: int) -> tuple[int, str, str] | None:
+    """Blob bodies are raw bytes of a declared length (no chunked uploads), within the cap."""
+    ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+    if ctype != b"application/octet-stream":
+        return 415, "unsupported_media_type", "send file bytes as application/octet-stream"
+    length = headers.get(b"content-length")
+    if length is None or not length.isdigit():
+        return 411, "length_required", "a Content-Length header is required"
+    if int(length) > limit:
+        return 413, "payload_too_large", f"files are limited to {limit} bytes"
+    return None
 
 
 def _host_name(raw: bytes) -> str:

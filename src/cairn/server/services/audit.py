@@ -19,6 +19,8 @@ def record(
     target_id: int | None,
     target_name: str | None,
     org_id: int | None = None,
+    registry_id: int | None = None,
+    collection_id: int | None = None,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> None:
@@ -34,6 +36,8 @@ def record(
             target_type=target_type,
             target_id=target_id,
             target_name=target_name,
+            registry_id=registry_id,
+            collection_id=collection_id,
             before=before,
             after=after,
         )

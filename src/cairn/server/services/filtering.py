@@ -6,28 +6,62 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, false, not_, or_, true
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, exists, false, not_, or_, true
 
 from cairn.server.domain.errors import ValidationError
-from cairn.server.domain.filters import AllOf, AnyOf, Compare, Expr, Negation
-
-Columns = Mapping[str, SQLColumnExpression[Any]]
+from cairn.server.domain.filters import JSON_PREFIX, AllOf, AnyOf, Compare, Expr, Negation
 
 
-def compile_filter(expr: Expr | None, columns: Columns) -> ColumnElement[bool]:
-    """The SQL condition for `expr` over the named columns (no filter: TRUE)."""
+@dataclass(frozen=True)
+class AnyRow:
+    """A many-valued field (tags, aliases): true when ANY related row's `column` matches."""
+
+    column: SQLColumnExpression[Any]
+    link: ColumnElement[bool]
+
+
+Columns = Mapping[str, "SQLColumnExpression[Any] | AnyRow"]
+
+
+def compile_filter(
+    expr: Expr | None, columns: Columns, metadata: SQLColumnExpression[Any] | None = None
+) -> ColumnElement[bool]:
+    """The SQL condition for `expr` over the named columns (no filter: TRUE).
+
+    `metadata` is the JSON column that `metadata.<key>` fields read.
+    """
     if expr is None:
         return true()
     if isinstance(expr, AllOf):
-        return and_(*(compile_filter(p, columns) for p in expr.parts))
+        return and_(*(compile_filter(p, columns, metadata) for p in expr.parts))
     if isinstance(expr, AnyOf):
-        return or_(*(compile_filter(p, columns) for p in expr.parts))
+        return or_(*(compile_filter(p, columns, metadata) for p in expr.parts))
     if isinstance(expr, Negation):
-        return not_(compile_filter(expr.part, columns))
-    return _compare(expr, columns[expr.field])
+        return not_(compile_filter(expr.part, columns, metadata))
+    if expr.field.startswith(JSON_PREFIX):
+        assert metadata is not None, "metadata filters need the metadata column"
+        return _compare_json(expr, metadata, expr.field.removeprefix(JSON_PREFIX))
+    target = columns[expr.field]
+    if isinstance(target, AnyRow):
+        return exists().where(target.link, _compare(expr, target.column))
+    return _compare(expr, target)
+
+
+def _compare_json(c: Compare, column: SQLColumnExpression[Any], key: str) -> ColumnElement[bool]:
+    """Compare one top-level metadata value, as a number, a boolean or a string by its operand."""
+    element = column[key]
+    sample = c.value[0] if isinstance(c.value, tuple) and c.value else c.value
+    if isinstance(sample, bool):
+        typed = element.as_boolean()
+    elif isinstance(sample, float):
+        typed = element.as_float()
+    else:
+        typed = element.as_string()
+    return _compare(c, typed)
 
 
 def _compare(c: Compare, col: SQLColumnExpression[Any]) -> ColumnElement[bool]:

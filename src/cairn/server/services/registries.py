@@ -129,6 +129,7 @@ def create(
         "registry.create",
         target_type="registry",
         target_id=reg.id,
+        registry_id=reg.id,
         target_name=clean,
         org_id=org.org.id,
         after={"visibility": vis.value, "artifact_types": types or None},

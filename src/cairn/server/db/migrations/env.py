@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from cairn.server.db.base import Base
+from cairn.server.db import models
 
 config = context.config
 engine = config.attributes["engine"]
@@ -12,7 +12,7 @@ engine = config.attributes["engine"]
 with engine.connect() as connection:
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=models.Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

@@ -1,0 +1,110 @@
+"""History of collections and registries, the organization's audit log, and resolving refs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from cairn.server.api import convert, schemas
+from cairn.server.api.routing import guarded_by
+from cairn.server.domain.roles import Action
+from cairn.server.http.deps import Db, State
+from cairn.server.http.identity import Caller
+from cairn.server.services import history, orgs, resolve
+from cairn.server.services.linked import LinkedView
+
+router = APIRouter()
+REGISTRY = "/orgs/{org}/registries/{registry}"
+PerPage = Annotated[int, Query(ge=1, le=1000)]
+Before = Annotated[int | None, Query(ge=1, le=2**53)]
+
+
+@router.get(
+    REGISTRY + "/collections/{collection}/history",
+    response_model=list[schemas.EventOut],
+    openapi_extra=guarded_by(Action.VIEW),
+)
+def collection_history(
+    org: str,
+    registry: str,
+    collection: str,
+    caller: Caller,
+    db: Db,
+    per_page: PerPage = 100,
+    before: Before = None,
+) -> list[schemas.EventOut]:
+    """Who linked, unlinked, moved aliases or changed the collection, newest first."""
+    events = history.collection_history(
+        db, caller, org, registry, collection, per_page=per_page, before_id=before
+    )
+    return [convert.event(e) for e in events]
+
+
+@router.get(
+    REGISTRY + "/history",
+    response_model=list[schemas.EventOut],
+    openapi_extra=guarded_by(Action.VIEW),
+)
+def registry_history(
+    org: str,
+    registry: str,
+    caller: Caller,
+    db: Db,
+    per_page: PerPage = 100,
+    before: Before = None,
+) -> list[schemas.EventOut]:
+    """Changes to the registry's settings, members and collections, newest first."""
+    events = history.registry_history(
+        db, caller, org, registry, per_page=per_page, before_id=before
+    )
+    return [convert.event(e) for e in events]
+
+
+@router.get("/orgs/{org}/audit", response_model=list[schemas.EventOut])
+def audit_log(
+    org: str,
+    caller: Caller,
+    db: Db,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    actor: Annotated[str | None, Query(max_length=64)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    per_page: PerPage = 100,
+    before: Before = None,
+) -> list[schemas.EventOut]:
+    """The organization's audit log (organization admins)."""
+    events = history.audit_log(
+        db,
+        caller,
+        org,
+        action=action,
+        actor_name=actor,
+        since=since,
+        until=until,
+        per_page=per_page,
+        before_id=before,
+    )
+    return [convert.event(e) for e in events]
+
+
+@router.get("/resolve", response_model=schemas.ResolveOut)
+def resolve_ref(
+    ref: Annotated[str, Query(min_length=1, max_length=1024)],
+    caller: Caller,
+    db: Db,
+    state: State,
+    org: Annotated[str | None, Query(max_length=64)] = None,
+) -> schemas.ResolveOut:
+    """Resolve any reference form to a linked or logged version, with its files."""
+    default_org = org or _default_org(db, caller, state.settings.default_org)
+    found = resolve.resolve(db, caller, ref, default_org)
+    if isinstance(found, LinkedView):
+        return schemas.ResolveOut(kind="linked", linked=convert.linked(found))
+    return schemas.ResolveOut(kind="logged", logged=convert.version(found))
+
+
+def _default_org(db: Db, caller: Caller, configured: str) -> str:
+    names = [m.org.name for m in orgs.list_for(db, caller)]
+    return configured if configured in names or not names else names[0]

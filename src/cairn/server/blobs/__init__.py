@@ -1,0 +1,1 @@
+"""Blob stores: content-addressed bytes on local disk or S3-compatible storage."""

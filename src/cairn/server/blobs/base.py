@@ -1,0 +1,60 @@
+"""The BlobStore protocol every backend implements, and the one digest → key function."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Protocol
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+READ_CHUNK = 1 << 20
+
+
+class InvalidDigestError(ValueError):
+    """A string that is not a lower-case hex sha256 was offered as a blob address."""
+
+
+def blob_key(sha256: str) -> str:
+    """The storage key of a blob: the ONLY way a client-supplied string reaches storage."""
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+        raise InvalidDigestError("a blob address must be 64 lower-case hex characters")
+    return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
+class BlobWriter(Protocol):
+    """A temporary object being written; nothing is visible under a digest until commit."""
+
+    def write(self, chunk: bytes) -> None:
+        """Append bytes."""
+
+    def commit(self, sha256: str) -> None:
+        """Durably move the bytes into place under `sha256` (already verified by the caller)."""
+
+    def abort(self) -> None:
+        """Throw the temporary object away."""
+
+
+class BlobStore(Protocol):
+    """Where blob bytes live. Addresses are sha256 digests, validated by blob_key()."""
+
+    def begin(self) -> BlobWriter:
+        """Start writing a new temporary object."""
+
+    def exists(self, sha256: str) -> bool:
+        """Whether a blob is stored under `sha256`."""
+
+    def size(self, sha256: str) -> int | None:
+        """The stored size of a blob, or None when absent."""
+
+    def read(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Stream bytes [start, end) of a blob (end None: to the end)."""
+
+    def delete(self, sha256: str) -> None:
+        """Remove a blob; absent blobs are ignored."""
+
+    def digests(self) -> Iterator[tuple[str, float]]:
+        """Every stored (sha256, modification time as a UNIX timestamp)."""
+
+    def clean_staging(self, older_than: timedelta) -> int:
+        """Remove temporary objects abandoned longer than `older_than`; return how many."""

@@ -1,0 +1,25 @@
+"""Choosing the blob store from settings: local directory by default, S3 for `s3://` URLs."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from cairn.server.blobs.base import BlobStore
+from cairn.server.blobs.local import LocalBlobStore
+from cairn.server.settings import Settings
+
+
+def open_store(settings: Settings) -> BlobStore:
+    """The blob store the settings describe."""
+    if not settings.blob_url:
+        return LocalBlobStore(settings.data_dir.resolve() / "blobs")
+    url = urlparse(settings.blob_url)
+    if url.scheme == "s3":
+        from cairn.server.blobs.s3 import S3BlobStore
+
+        return S3BlobStore.from_settings(settings, bucket=url.netloc, prefix=url.path.strip("/"))
+    if url.scheme == "file":
+        from pathlib import Path
+
+        return LocalBlobStore(Path(url.path))
+    raise ValueError(f"unsupported CAIRN_BLOB_URL scheme {url.scheme!r}; use s3:// or file://")

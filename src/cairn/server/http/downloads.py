@@ -1,0 +1,52 @@
+"""Streaming a blob as a download: attachment, ETag, and single byte ranges for resuming."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+from fastapi.responses import Response, StreamingResponse
+
+from cairn.server.blobs.base import BlobStore
+from cairn.server.domain.errors import NotFoundError
+from cairn.server.services.artifacts import FileView
+
+_RANGE = re.compile(r"bytes=(\d{1,19})-(\d{0,19})")
+
+
+def _attachment(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    ascii_name = re.sub(r"[^A-Za-z0-9._-]", "_", name) or "file"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def file_response(store: BlobStore, file: FileView, range_header: str | None) -> Response:
+    """The bytes of `file`, whole (200) or from a `Range: bytes=N-[M]` (206; 416 if outside)."""
+    if not store.exists(file.sha256):
+        raise NotFoundError(f"the bytes of {file.path!r} are missing from storage")
+    headers = {
+        "Content-Disposition": _attachment(file.path),
+        "ETag": f'"{file.sha256}"',
+        "Accept-Ranges": "bytes",
+        "X-Cairn-Sha256": file.sha256,
+        "Cache-Control": "private, max-age=0",
+    }
+    start, end = 0, file.size
+    status = 200
+    match = _RANGE.fullmatch(range_header.strip()) if range_header else None
+    if match:
+        start = int(match.group(1))
+        last = int(match.group(2)) if match.group(2) else file.size - 1
+        if start >= file.size or last < start:
+            headers["Content-Range"] = f"bytes */{file.size}"
+            return Response(status_code=416, headers=headers)
+        end = min(last + 1, file.size)
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{file.size}"
+    headers["Content-Length"] = str(end - start)
+    return StreamingResponse(
+        store.read(file.sha256, start, end),
+        status_code=status,
+        media_type="application/octet-stream",
+        headers=headers,
+    )

@@ -1,0 +1,85 @@
+"""Reading the append-only audit log: a collection's history, an organization's audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cairn.server.db.models import AuditEvent
+from cairn.server.domain.errors import ValidationError
+from cairn.server.domain.principal import Principal
+from cairn.server.domain.roles import Action
+from cairn.server.services import collections, orgs, registries
+
+MAX_PAGE = 1000
+
+
+def _page(per_page: int) -> int:
+    if not 1 <= per_page <= MAX_PAGE:
+        raise ValidationError(f"per_page must be between 1 and {MAX_PAGE}")
+    return per_page
+
+
+def collection_history(
+    s: Session,
+    actor: Principal,
+    org_name: str,
+    registry_name: str,
+    collection_name: str,
+    *,
+    per_page: int = 100,
+    before_id: int | None = None,
+) -> list[AuditEvent]:
+    """Events of one collection, newest first (anyone who can see the collection)."""
+    place = collections.locate(s, actor, org_name, registry_name, collection_name, Action.VIEW)
+    query = select(AuditEvent).where(AuditEvent.collection_id == place.collection.id)
+    if before_id is not None:
+        query = query.where(AuditEvent.id < before_id)
+    return list(s.scalars(query.order_by(AuditEvent.id.desc()).limit(_page(per_page))))
+
+
+def registry_history(
+    s: Session,
+    actor: Principal,
+    org_name: str,
+    registry_name: str,
+    *,
+    per_page: int = 100,
+    before_id: int | None = None,
+) -> list[AuditEvent]:
+    """Events of a registry and its collections, newest first."""
+    _, found = registries.lookup(s, actor, org_name, registry_name, Action.VIEW)
+    query = select(AuditEvent).where(AuditEvent.registry_id == found.registry.id)
+    if before_id is not None:
+        query = query.where(AuditEvent.id < before_id)
+    return list(s.scalars(query.order_by(AuditEvent.id.desc()).limit(_page(per_page))))
+
+
+def audit_log(
+    s: Session,
+    actor: Principal,
+    org_name: str,
+    *,
+    action: str | None = None,
+    actor_name: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    per_page: int = 100,
+    before_id: int | None = None,
+) -> list[AuditEvent]:
+    """The organization's whole audit log, filtered, newest first (organization admins)."""
+    org = orgs.admin_access(s, actor, org_name)
+    query = select(AuditEvent).where(AuditEvent.org_id == org.org.id)
+    if action:
+        query = query.where(AuditEvent.action.startswith(action, autoescape=True))
+    if actor_name:
+        query = query.where(AuditEvent.actor_name == actor_name)
+    if since:
+        query = query.where(AuditEvent.at >= since)
+    if until:
+        query = query.where(AuditEvent.at < until)
+    if before_id is not None:
+        query = query.where(AuditEvent.id < before_id)
+    return list(s.scalars(query.order_by(AuditEvent.id.desc()).limit(_page(per_page))))

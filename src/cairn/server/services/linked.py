@@ -1,0 +1,225 @@
+"""Reading linked versions: views, lookup by index or alias, paged search in SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy.orm import Session
+
+from cairn.server.db.models import (
+    Artifact,
+    ArtifactVersion,
+    Collection,
+    CollectionAlias,
+    CollectionTag,
+    Entity,
+    LinkedVersion,
+    Project,
+    Registry,
+)
+from cairn.server.domain.errors import NotFoundError, ValidationError
+from cairn.server.domain.filters import parse_filter
+from cairn.server.domain.principal import Principal
+from cairn.server.domain.refs import LATEST, Selector
+from cairn.server.domain.roles import Action
+from cairn.server.services import access, artifacts, orgs, registries
+from cairn.server.services.collections import Place, locate
+from cairn.server.services.filtering import (
+    AnyRow,
+    Columns,
+    compile_filter,
+    decode_cursor,
+    encode_cursor,
+    parse_filter_json,
+)
+
+FILTER_FIELDS: dict[str, type] = {
+    "name": str,
+    "collection": str,
+    "registry": str,
+    "tag": str,
+    "alias": str,
+    "type": str,
+    "created_at": datetime,
+    "metadata": object,
+}
+COLUMNS: Columns = {
+    "name": Collection.name,
+    "collection": Collection.name,
+    "registry": Registry.name,
+    "type": Collection.type,
+    "tag": AnyRow(CollectionTag.tag, CollectionTag.collection_id == Collection.id),
+    "alias": AnyRow(CollectionAlias.alias, CollectionAlias.linked_version_id == LinkedVersion.id),
+    "created_at": LinkedVersion.created_at,
+}
+
+
+@dataclass
+class LinkedView:
+    """A linked version with its source and aliases, as responses show it."""
+
+    linked: LinkedVersion
+    collection: Collection
+    registry: Registry
+    org_name: str
+    aliases: list[str]
+    source: artifacts.VersionView
+    linked_by: str | None
+    role: str
+
+    @property
+    def ref(self) -> str:
+        """`<org>/<registry>/<collection>:v<N>`."""
+        return (
+            f"{self.org_name}/{self.registry.name}/{self.collection.name}"
+            f":v{self.linked.version_index}"
+        )
+
+
+LinkedRow = Select[LinkedVersion, Collection, Registry, ArtifactVersion, Artifact, Project, Entity]
+
+
+def _base() -> LinkedRow:
+    return (
+        select(LinkedVersion, Collection, Registry, ArtifactVersion, Artifact, Project, Entity)
+        .join(Collection, Collection.id == LinkedVersion.collection_id)
+        .join(Registry, Registry.id == Collection.registry_id)
+        .join(ArtifactVersion, ArtifactVersion.id == LinkedVersion.artifact_version_id)
+        .join(Artifact, Artifact.id == ArtifactVersion.artifact_id)
+        .join(Project, Project.id == Artifact.project_id)
+        .join(Entity, Entity.id == Project.entity_id)
+    )
+
+
+def _views(s: Session, org_name: str, roles: dict[int, str], rows: list[Any]) -> list[LinkedView]:
+    """Views from rows of _base(), in a fixed number of queries whatever their count."""
+    ids = [r[0].id for r in rows]
+    aliases: dict[int, list[str]] = {i: [] for i in ids}
+    for lid, alias in s.execute(
+        select(CollectionAlias.linked_version_id, CollectionAlias.alias)
+        .where(CollectionAlias.linked_version_id.in_(ids))
+        .order_by(CollectionAlias.alias)
+    ):
+        aliases[lid].append(alias)
+    collection_ids = {r[1].id for r in rows}
+    newest: dict[int, int] = dict(
+        s.execute(
+            select(LinkedVersion.collection_id, func.max(LinkedVersion.version_index))
+            .where(LinkedVersion.collection_id.in_(collection_ids))
+            .group_by(LinkedVersion.collection_id)
+        )
+        .tuples()
+        .all()
+    )
+    users = artifacts.user_names(
+        s, {r[0].created_by_id for r in rows} | {r[3].created_by_id for r in rows}
+    )
+    views = []
+    for lv, coll, reg, version, artifact, project, entity in rows:
+        source = artifacts.VersionView(
+            version, artifact, entity.name, project.name, [], users.get(version.created_by_id)
+        )
+        latest = [LATEST] if newest.get(coll.id) == lv.version_index else []
+        views.append(
+            LinkedView(
+                lv,
+                coll,
+                reg,
+                org_name,
+                latest + aliases[lv.id],
+                source,
+                users.get(lv.created_by_id),
+                roles.get(reg.id, ""),
+            )
+        )
+    return views
+
+
+def find(s: Session, collection: Collection, selector: Selector) -> LinkedVersion | None:
+    """The linked version an index or alias selects (`latest`: the newest link)."""
+    query = select(LinkedVersion).where(LinkedVersion.collection_id == collection.id)
+    if selector.index is not None:
+        return s.scalar(query.where(LinkedVersion.version_index == selector.index))
+    if selector.alias == LATEST:
+        return s.scalar(query.order_by(LinkedVersion.version_index.desc()).limit(1))
+    return s.scalar(
+        query.join(CollectionAlias, CollectionAlias.linked_version_id == LinkedVersion.id).where(
+            CollectionAlias.collection_id == collection.id, CollectionAlias.alias == selector.alias
+        )
+    )
+
+
+def view_in(s: Session, place: Place, selector: Selector, *, files: bool) -> LinkedView:
+    """One linked version of a located collection, or 404."""
+    linked = find(s, place.collection, selector)
+    if linked is None:
+        raise NotFoundError(
+            f"version {place.reg.registry.name}/{place.collection.name}:{selector} not found"
+        )
+    row = s.execute(_base().where(LinkedVersion.id == linked.id)).one()
+    view = _views(s, place.org_name, {place.reg.registry.id: place.reg.role.value}, [row])[0]
+    if files:
+        view.source.files = artifacts.files_of(s, view.source.version.id)
+    return view
+
+
+def get(
+    s: Session,
+    actor: Principal,
+    org_name: str,
+    registry_name: str,
+    collection_name: str,
+    selector: Selector,
+) -> LinkedView:
+    """A linked version the caller can see, with its manifest."""
+    place = locate(s, actor, org_name, registry_name, collection_name, Action.VIEW)
+    return view_in(s, place, selector, files=True)
+
+
+def search(
+    s: Session,
+    actor: Principal,
+    org_name: str,
+    *,
+    registry_name: str | None = None,
+    collection_name: str | None = None,
+    filter_json: str | None = None,
+    per_page: int = 100,
+    cursor: str | None = None,
+) -> tuple[list[LinkedView], str | None]:
+    """Linked versions the caller can see, newest link first, filtered and paged in SQL.
+
+    Scope: one collection, one registry, or every registry of the organization.
+    """
+    if not 1 <= per_page <= 1000:
+        raise ValidationError("per_page must be between 1 and 1000")
+    expr = parse_filter(parse_filter_json(filter_json), FILTER_FIELDS)
+    org = orgs.access(s, actor, org_name)
+    visible = access.visible_with_rank(org.org.id, actor.user_id, org.role).subquery()
+    query = _base().join(visible, visible.c.rid == Registry.id).add_columns(visible.c.rank)
+    query = query.where(Registry.org_id == org.org.id)
+    if collection_name is not None and registry_name is not None:
+        place = locate(s, actor, org_name, registry_name, collection_name, Action.VIEW)
+        query = query.where(Collection.id == place.collection.id)
+    elif registry_name is not None:
+        _, found = registries.lookup(s, actor, org_name, registry_name, Action.VIEW)
+        query = query.where(Registry.id == found.registry.id)
+    query = query.where(compile_filter(expr, COLUMNS, ArtifactVersion.metadata_))
+    if cursor:
+        value, last_id = decode_cursor(cursor, is_time=True)
+        query = query.where(
+            tuple_(LinkedVersion.created_at, LinkedVersion.id) < tuple_(value, last_id)
+        )
+    query = query.order_by(LinkedVersion.created_at.desc(), LinkedVersion.id.desc())
+    rows = s.execute(query.limit(per_page + 1)).all()
+    page = rows[:per_page]
+    roles = {r[2].id: access.ROLE_BY_RANK[r[7]].value for r in page}
+    views = _views(s, org.org.name, roles, [tuple(r[:7]) for r in page])
+    next_cursor = None
+    if len(rows) > per_page:
+        last = page[-1][0]
+        next_cursor = encode_cursor(last.created_at, last.id)
+    return views, next_cursor
