@@ -1,14 +1,16 @@
-"""`cairn server` and `cairn db upgrade`: the server's commands, plugged into the `cairn` CLI."""
+"""`cairn server`, `cairn db upgrade`, `cairn admin gc`: server commands for the `cairn` CLI."""
 
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import click
 
 from cairn.server.app import build_state, create_app, prepare
 from cairn.server.db import schema
+from cairn.server.services.gc import collect
 from cairn.server.settings import Settings
 
 
@@ -91,3 +93,36 @@ def upgrade(revision: str) -> None:
     state = build_state(Settings())
     schema.upgrade(state.engine, revision)
     click.echo(f"database at {revision}")
+
+
+@click.group("admin")
+def admin() -> None:
+    """Server maintenance (run on the server, with its CAIRN_* configuration)."""
+
+
+@admin.command("gc")
+@click.option(
+    "--grace-hours",
+    type=click.FloatRange(min=0.0),
+    default=24.0,
+    show_default=True,
+    help="Keep unreferenced blobs uploaded more recently than this (uploads in progress).",
+)
+@click.option("--dry-run", is_flag=True, help="Report what would be deleted, delete nothing.")
+def gc(grace_hours: float, dry_run: bool) -> None:
+    """Delete blobs that no artifact version references.
+
+    A blob is kept while any committed version names it, and for --grace-hours after its
+    last upload, so that a version being committed right now never loses a file.
+
+    \b
+    Example:
+      cairn admin gc --grace-hours 24 --dry-run
+    """
+    state = build_state(Settings())
+    report = collect(state.writers, state.blobs, timedelta(hours=grace_hours), dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(
+        f"{verb} {report.blobs} blob(s), {report.bytes} bytes; {report.orphans} orphaned "
+        f"object(s); {report.staging} abandoned upload(s)"
+    )

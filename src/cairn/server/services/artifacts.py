@@ -277,7 +277,7 @@ def user_names(s: Session, ids: set[int | None]) -> dict[int | None, str]:
     wanted = [i for i in ids if i is not None]
     if not wanted:
         return {}
-    return dict(s.execute(select(User.id, User.username).where(User.id.in_(wanted))).tuples().all())
+    return dict(s.execute(select(User.id, User.username).where(User.id.in_(wanted))).all())
 
 
 def files_of(s: Session, version_id: int) -> list[FileView]:

@@ -148,6 +148,8 @@ def create(
             raise ConflictError(f"collection {name!r} already exists in {reg.name!r}")
         return view(s, Place(found, org.org.name, existing)), False
     accepts(s, reg, type_)
+    if reg.allow_all_types and s.get(RegistryType, (reg.id, type_)) is None:
+        s.add(RegistryType(registry_id=reg.id, type_name=type_))  # a type in use is saved
     try:
         with s.begin_nested():
             collection = Collection(
@@ -198,9 +200,7 @@ def views(
             select(LinkedVersion.collection_id, func.count())
             .where(LinkedVersion.collection_id.in_(ids))
             .group_by(LinkedVersion.collection_id)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     aliases: dict[int, dict[str, int]] = {i: {} for i in ids}
     for cid, alias, index in s.execute(

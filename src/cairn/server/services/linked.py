@@ -110,9 +110,7 @@ def _views(s: Session, org_name: str, roles: dict[int, str], rows: list[Any]) ->
             select(LinkedVersion.collection_id, func.max(LinkedVersion.version_index))
             .where(LinkedVersion.collection_id.in_(collection_ids))
             .group_by(LinkedVersion.collection_id)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     users = artifacts.user_names(
         s, {r[0].created_by_id for r in rows} | {r[3].created_by_id for r in rows}

@@ -172,7 +172,7 @@ def views(
             protected[rid].append(a)
     team_ids = {r.owner_team_id for r, _ in pairs if r.owner_team_id}
     team_names = (
-        dict(s.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids))).tuples().all())
+        dict(s.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids))).all())
         if team_ids
         else {}
     )

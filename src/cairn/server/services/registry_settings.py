@@ -105,12 +105,9 @@ def update(
 
 
 def _apply_types(s: Session, view: RegistryView, changes: Changes) -> None:
+    """Types only grow. As in W&B, a registry that accepts all types lists the types saved or in
+    use there; limiting it to specific types keeps every one of those."""
     reg = view.registry
-    if changes.allow_all_artifact_types is False and reg.allow_all_types:
-        raise ConflictError(
-            "this registry accepts all artifact types; accepted types can be added but never "
-            "removed, so it cannot be limited to specific types"
-        )
     if changes.artifact_types is not None:
         wanted = registries.clean_types(changes.artifact_types)
         missing = sorted(set(view.types) - set(wanted))
@@ -120,14 +117,15 @@ def _apply_types(s: Session, view: RegistryView, changes: Changes) -> None:
                 "never be removed from a registry, only added"
             )
         added = sorted(set(wanted) - set(view.types))
-        if added and reg.allow_all_types:
-            raise ConflictError(
-                "this registry already accepts all artifact types; there is no type to add"
-            )
         s.add_all(RegistryType(registry_id=reg.id, type_name=t) for t in added)
         view.types = sorted(set(view.types) | set(added))
-    if changes.allow_all_artifact_types is True:
-        reg.allow_all_types = True
+    if changes.allow_all_artifact_types is not None:
+        if not changes.allow_all_artifact_types and not view.types:
+            raise ConflictError(
+                "name at least one artifact type to accept before limiting the registry to "
+                "specific types"
+            )
+        reg.allow_all_types = changes.allow_all_artifact_types
 
 
 def _not_core(view: RegistryView, what: str) -> None:

@@ -1,0 +1,318 @@
+"""A blob store in an S3-compatible bucket: multipart upload to staging, server-side copy."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cairn.server.blobs.base import READ_CHUNK, InvalidDigestError, blob_key
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import (
+        CompletedPartTypeDef,
+        CopySourceTypeDef,
+        GetObjectOutputTypeDef,
+    )
+
+    from cairn.server.settings import Settings
+
+MiB = 1 << 20
+GiB = 1 << 30
+PART_SIZE = 8 * MiB
+# S3 allows 10,000 parts; doubling the part size every 1,000 parts reaches ~8 TiB while a
+# writer buffers 8 MiB for anything under ~8 GiB.
+PARTS_PER_DOUBLING = 1000
+MAX_PARTS = 10_000
+COPY_THRESHOLD = 5 * GiB  # the largest object a single CopyObject may copy
+COPY_PART_SIZE = 512 * MiB
+DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
+
+CLIENT_CONFIG = Config(
+    connect_timeout=5,
+    read_timeout=60,
+    retries={"mode": "standard", "max_attempts": 3},
+    s3={"addressing_style": "path"},
+    # Checksums only where S3 requires them: many S3-compatible servers reject the newer defaults.
+    request_checksum_calculation="when_required",
+    response_checksum_validation="when_required",
+)
+
+
+def _status(err: ClientError) -> int | None:
+    return err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+def _is_absent(err: ClientError) -> bool:
+    """Whether S3 answered "no such object / upload" (HEAD has no body, so only a 404)."""
+    return _status(err) == 404
+
+
+def part_size(part_number: int, base: int = PART_SIZE) -> int:
+    """The size of upload part `part_number` (1-based); every part but the last has this size."""
+    if part_number > MAX_PARTS:
+        raise ValueError("blob too large for a multipart upload")
+    return base << ((part_number - 1) // PARTS_PER_DOUBLING)
+
+
+class S3Writer:
+    """Bytes buffered to a part size, streamed into a multipart upload at a staging key."""
+
+    def __init__(self, store: S3BlobStore) -> None:
+        self._store = store
+        self._client = store.client
+        self._bucket = store.bucket
+        self._key = store.staging_key(uuid.uuid4().hex)
+        self._buffer = bytearray()
+        self._parts: list[CompletedPartTypeDef] = []
+        self._upload_id: str | None = None
+        self._staged = False  # the multipart upload was completed into an object at _key
+        self._size = 0
+        self._closed = False
+
+    def write(self, chunk: bytes) -> None:
+        assert not self._closed, "writer already closed"
+        self._buffer += chunk
+        self._size += len(chunk)
+        while len(self._buffer) >= (size := self._next_part_size()):
+            self._upload_part(size)
+
+    def _next_part_size(self) -> int:
+        return part_size(len(self._parts) + 1, self._store.part_size)
+
+    def _upload_part(self, size: int) -> None:
+        if self._upload_id is None:
+            upload = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._key)
+            self._upload_id = upload["UploadId"]
+        number = len(self._parts) + 1
+        answer = self._client.upload_part(
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=bytes(self._buffer[:size]),
+        )
+        del self._buffer[:size]
+        self._parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+
+    def commit(self, sha256: str) -> None:
+        assert not self._closed, "writer already closed"
+        final = self._store.key_of(sha256)
+        try:
+            if self._upload_id is None:
+                # Small: nothing was sent yet, so one atomic PutObject lands it in place.
+                if self._store.head(final) is None:
+                    self._client.put_object(
+                        Bucket=self._bucket, Key=final, Body=bytes(self._buffer)
+                    )
+            else:
+                if self._buffer:
+                    self._upload_part(len(self._buffer))
+                self._client.complete_multipart_upload(
+                    Bucket=self._bucket,
+                    Key=self._key,
+                    UploadId=self._upload_id,
+                    MultipartUpload={"Parts": self._parts},
+                )
+                self._upload_id = None
+                self._staged = True
+                if self._store.head(final) is None:
+                    self._store.copy(self._key, final, self._size)
+        finally:
+            # Best effort: the blob is in place (or the error below says why not), and
+            # whatever staging is left behind, clean_staging() removes later.
+            with contextlib.suppress(ClientError, BotoCoreError):
+                self.abort()
+
+    def abort(self) -> None:
+        self._closed = True
+        self._buffer = bytearray()
+        if self._upload_id is not None:
+            upload_id, self._upload_id = self._upload_id, None
+            self._store.abort_upload(self._key, upload_id)
+        if self._staged:
+            self._staged = False
+            self._client.delete_object(Bucket=self._bucket, Key=self._key)
+
+
+class S3BlobStore:
+    """Blobs as objects <prefix>/blobs/ab/cd/<sha256>; writers stage under <prefix>/staging/."""
+
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        prefix: str = "",
+        *,
+        part_size: int = PART_SIZE,
+        copy_threshold: int = COPY_THRESHOLD,
+        copy_part_size: int = COPY_PART_SIZE,
+    ) -> None:
+        if not bucket:
+            raise ValueError("an S3 blob store needs a bucket name")
+        self.client = client
+        self.bucket = bucket
+        root = prefix.strip("/")
+        self.blobs_prefix = f"{root}/blobs/" if root else "blobs/"
+        self.staging_prefix = f"{root}/staging/" if root else "staging/"
+        self.part_size = part_size
+        self.copy_threshold = copy_threshold
+        self.copy_part_size = copy_part_size
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, bucket: str, prefix: str) -> S3BlobStore:
+        """A store on the endpoint, region and credentials the settings name."""
+        secret = settings.s3_secret_access_key
+        client = boto3.session.Session().client(
+            "s3",
+            endpoint_url=settings.s3_endpoint_url,
+            region_name=settings.s3_region,
+            aws_access_key_id=settings.s3_access_key_id,
+            aws_secret_access_key=secret.get_secret_value() if secret else None,
+            config=CLIENT_CONFIG,
+        )
+        return cls(client, bucket, prefix)
+
+    def key_of(self, sha256: str) -> str:
+        """The object key of a blob; the digest is validated by blob_key()."""
+        return self.blobs_prefix + blob_key(sha256)
+
+    def staging_key(self, name: str) -> str:
+        """The object key of a temporary object."""
+        return self.staging_prefix + name
+
+    def head(self, key: str) -> int | None:
+        """The size of the object at `key`, or None when there is none."""
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"]
+        except ClientError as err:
+            if _is_absent(err):
+                return None
+            raise
+
+    def copy(self, source: str, target: str, size: int) -> None:
+        """Server-side copy: one CopyObject up to the threshold, UploadPartCopy above it."""
+        origin: CopySourceTypeDef = {"Bucket": self.bucket, "Key": source}
+        if size <= self.copy_threshold:
+            self.client.copy_object(Bucket=self.bucket, Key=target, CopySource=origin)
+            return
+        step = max(self.copy_part_size, -(-size // MAX_PARTS))
+        upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=target)["UploadId"]
+        try:
+            parts: list[CompletedPartTypeDef] = []
+            for number, start in enumerate(range(0, size, step), start=1):
+                answer = self.client.upload_part_copy(
+                    Bucket=self.bucket,
+                    Key=target,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    CopySource=origin,
+                    CopySourceRange=f"bytes={start}-{min(start + step, size) - 1}",
+                )
+                parts.append({"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]})
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=target,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            self.abort_upload(target, upload_id)
+            raise
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        """Abort a multipart upload; one already gone is fine."""
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except ClientError as err:
+            if not _is_absent(err):
+                raise
+
+    def begin(self) -> S3Writer:
+        return S3Writer(self)
+
+    def exists(self, sha256: str) -> bool:
+        return self.head(self.key_of(sha256)) is not None
+
+    def size(self, sha256: str) -> int | None:
+        return self.head(self.key_of(sha256))
+
+    def read(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        return self._stream(self.key_of(sha256), start, end)
+
+    def _stream(self, key: str, start: int, end: int | None) -> Iterator[bytes]:
+        if end is not None and end <= start:
+            if self.head(key) is None:
+                raise FileNotFoundError(key)
+            return
+        try:
+            answer = self._get(key, start, end)
+        except ClientError as err:
+            if _is_absent(err):
+                raise FileNotFoundError(key) from None
+            if _status(err) == 416:  # the range starts at or past the end
+                return
+            raise
+        body = answer["Body"]
+        try:
+            yield from body.iter_chunks(READ_CHUNK)
+        finally:
+            body.close()
+
+    def _get(self, key: str, start: int, end: int | None) -> GetObjectOutputTypeDef:
+        if start == 0 and end is None:
+            return self.client.get_object(Bucket=self.bucket, Key=key)
+        return self.client.get_object(Bucket=self.bucket, Key=key, Range=_byte_range(start, end))
+
+    def delete(self, sha256: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.key_of(sha256))
+
+    def _objects(self, prefix: str) -> Iterator[tuple[str, datetime]]:
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        ):
+            for item in page.get("Contents", []):
+                yield item["Key"], item["LastModified"]
+
+    def digests(self) -> Iterator[tuple[str, float]]:
+        for key, modified in self._objects(self.blobs_prefix):
+            sha = key.rsplit("/", 1)[-1]
+            try:
+                if self.key_of(sha) != key:
+                    continue
+            except InvalidDigestError:
+                continue
+            yield sha, modified.timestamp()
+
+    def clean_staging(self, older_than: timedelta) -> int:
+        cutoff = datetime.now(UTC) - older_than
+        stale = [key for key, modified in self._objects(self.staging_prefix) if modified < cutoff]
+        for first in range(0, len(stale), DELETE_BATCH):
+            batch = stale[first : first + DELETE_BATCH]
+            answer = self.client.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+            )
+            if failed := answer.get("Errors"):
+                raise RuntimeError(f"S3 refused to delete {len(failed)} staging objects")
+        removed = len(stale)
+        for page in self.client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=self.staging_prefix
+        ):
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] < cutoff:
+                    self.abort_upload(upload["Key"], upload["UploadId"])
+                    removed += 1
+        return removed
+
+
+def _byte_range(start: int, end: int | None) -> str:
+    """An HTTP Range header for bytes [start, end)."""
+    return f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
