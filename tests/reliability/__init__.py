@@ -1,0 +1,1 @@
+"""Real server processes under crashes and concurrency."""

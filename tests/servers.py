@@ -1,0 +1,94 @@
+"""Real `cairn server` processes for tests that need one: start, wait, stop or kill."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+CAIRN = str(Path(sys.executable).parent / "cairn")
+START_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    """A running server process: its base URL, and what it printed (once stopped)."""
+
+    base: str
+    process: subprocess.Popen[str]
+    output: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handler runs, as in a crash."""
+        self.process.send_signal(signal.SIGKILL)
+        self.output, _ = self.process.communicate(timeout=30)
+
+    def stop(self) -> None:
+        """A graceful stop (SIGTERM)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.output, _ = self.process.communicate(timeout=30)
+
+
+def _wait_ready(server: Server) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            out, _ = server.process.communicate()
+            raise AssertionError(f"server exited during start:\n{out}")
+        try:
+            if httpx.get(f"{server.base}/api/v1/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"server did not start within {START_TIMEOUT} s")
+
+
+def start(data_dir: Path, env: dict[str, str] | None = None, workers: int = 1) -> Server:
+    """Start `cairn server` on a free port and wait until it answers."""
+    port = free_port()
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
+    full_env.update(env or {})
+    command = [CAIRN, "server", "--port", str(port), "--data-dir", str(data_dir)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env
+    )
+    server = Server(f"http://127.0.0.1:{port}", process, env=full_env)
+    try:
+        _wait_ready(server)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@contextmanager
+def running(
+    data_dir: Path, env: dict[str, str] | None = None, workers: int = 1
+) -> Iterator[Server]:
+    """A server for the duration of a block."""
+    server = start(data_dir, env, workers)
+    try:
+        yield server
+    finally:
+        server.stop()
