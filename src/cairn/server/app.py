@@ -56,6 +56,7 @@ def build_state(settings: Settings) -> AppState:
 def prepare(state: AppState) -> str | None:
     """Migrate (when enabled) and provision on first start; returns a generated admin password."""
     settings = state.settings
+    state.blobs.check()
     if settings.auto_migrate:
         schema.upgrade(state.engine)
     password = settings.admin_password.get_secret_value() if settings.admin_password else None

@@ -47,6 +47,12 @@ class BlobStore(Protocol):
     def size(self, sha256: str) -> int | None:
         """The stored size of a blob, or None when absent."""
 
+    def modified(self, sha256: str) -> float | None:
+        """When the blob was last written (UNIX time; a re-commit counts), or None."""
+
+    def check(self) -> None:
+        """Fail fast when the store is unreachable or misconfigured."""
+
     def read(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Stream bytes [start, end) of a blob (end None: to the end)."""
 

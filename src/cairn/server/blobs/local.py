@@ -65,6 +65,17 @@ class LocalBlobStore:
         """The file of a blob; the digest is validated by blob_key()."""
         return self.root / blob_key(sha256)
 
+    def modified(self, sha256: str) -> float | None:
+        try:
+            return self.path_of(sha256).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
+    def check(self) -> None:
+        self.staging.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not os.access(self.staging, os.W_OK):
+            raise PermissionError(f"cannot write to the blob store at {self.root}")
+
     def begin(self) -> LocalWriter:
         return LocalWriter(self)
 

@@ -38,7 +38,7 @@ DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
 CLIENT_CONFIG = Config(
     connect_timeout=5,
     read_timeout=60,
-    retries={"mode": "standard", "max_attempts": 3},
+    retries={"mode": "standard", "total_max_attempts": 3},  # 1 try + 2 retries
     s3={"addressing_style": "path"},
     # Checksums only where S3 requires them: many S3-compatible servers reject the newer defaults.
     request_checksum_calculation="when_required",
@@ -108,10 +108,9 @@ class S3Writer:
         try:
             if self._upload_id is None:
                 # Small: nothing was sent yet, so one atomic PutObject lands it in place.
-                if self._store.head(final) is None:
-                    self._client.put_object(
-                        Bucket=self._bucket, Key=final, Body=bytes(self._buffer)
-                    )
+                # An existing object is rewritten (same bytes) so its LastModified moves on:
+                # the garbage collector's grace period then covers this upload too.
+                self._client.put_object(Bucket=self._bucket, Key=final, Body=bytes(self._buffer))
             else:
                 if self._buffer:
                     self._upload_part(len(self._buffer))
@@ -123,8 +122,7 @@ class S3Writer:
                 )
                 self._upload_id = None
                 self._staged = True
-                if self._store.head(final) is None:
-                    self._store.copy(self._key, final, self._size)
+                self._store.copy(self._key, final, self._size)
         finally:
             # Best effort: the blob is in place (or the error below says why not), and
             # whatever staging is left behind, clean_staging() removes later.
@@ -235,6 +233,20 @@ class S3BlobStore:
             if not _is_absent(err):
                 raise
 
+    def modified(self, sha256: str) -> float | None:
+        """When the blob was last written (UNIX time), or None when absent."""
+        try:
+            answer = self.client.head_object(Bucket=self.bucket, Key=self.key_of(sha256))
+        except ClientError as err:
+            if _is_absent(err):
+                return None
+            raise
+        return answer["LastModified"].timestamp()
+
+    def check(self) -> None:
+        """Fail fast when the bucket is missing or unreachable (HEAD cannot tell otherwise)."""
+        self.client.head_bucket(Bucket=self.bucket)
+
     def begin(self) -> S3Writer:
         return S3Writer(self)
 
@@ -307,10 +319,25 @@ class S3BlobStore:
             Bucket=self.bucket, Prefix=self.staging_prefix
         ):
             for upload in page.get("Uploads", []):
-                if upload["Initiated"] < cutoff:
-                    self.abort_upload(upload["Key"], upload["UploadId"])
+                key, upload_id = upload["Key"], upload["UploadId"]
+                if upload["Initiated"] < cutoff and self._idle(key, upload_id, cutoff):
+                    self.abort_upload(key, upload_id)
                     removed += 1
         return removed
+
+    def _idle(self, key: str, upload_id: str, cutoff: datetime) -> bool:
+        """Whether no part of an upload arrived since `cutoff` (a slow, live upload is spared)."""
+        try:
+            for page in self.client.get_paginator("list_parts").paginate(
+                Bucket=self.bucket, Key=key, UploadId=upload_id
+            ):
+                if any(part["LastModified"] >= cutoff for part in page.get("Parts", [])):
+                    return False
+        except ClientError as err:
+            if _is_absent(err):  # completed or aborted meanwhile
+                return False
+            raise
+        return True
 
 
 def _byte_range(start: int, end: int | None) -> str:

@@ -89,10 +89,16 @@ def _orphans(
             known = set(s.scalars(select(Blob.sha256).where(Blob.sha256.in_(batch))))
         count = 0
         for sha in batch:
-            if sha not in known:
-                if not dry_run:
-                    store.delete(sha)
-                count += 1
+            if sha in known:
+                continue
+            # Re-read the time just before deleting: a re-upload of this content in the
+            # meantime rewrote it and is about to catalogue it.
+            stamp = store.modified(sha)
+            if stamp is None or stamp >= cutoff:
+                continue
+            if not dry_run:
+                store.delete(sha)
+            count += 1
         batch.clear()
         return count
 
