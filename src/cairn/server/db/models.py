@@ -21,6 +21,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from cairn.server.db.base import Base, UTCDateTime, utcnow
 
+# SQLite reuses the largest rowid after a delete unless told not to; ids are never reused here
+# (histories and clients hold them).
+AUTOINCREMENT = {"sqlite_autoincrement": True}
+
 __all__ = ["Base"]  # models register on Base.metadata; migrations read it from here
 
 
@@ -29,6 +33,7 @@ class Entity(Base):
 
     __tablename__ = "entities"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    __table_args__ = (AUTOINCREMENT,)
     kind: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(64))
     name_key: Mapped[str] = mapped_column(String(64), unique=True)
@@ -39,6 +44,7 @@ class User(Base):
 
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    __table_args__ = (AUTOINCREMENT,)
     entity_id: Mapped[int] = mapped_column(ForeignKey("entities.id"), unique=True)
     username: Mapped[str] = mapped_column(String(64))
     email: Mapped[str | None] = mapped_column(String(254), unique=True)
@@ -54,6 +60,7 @@ class Organization(Base):
 
     __tablename__ = "organizations"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    __table_args__ = (AUTOINCREMENT,)
     entity_id: Mapped[int] = mapped_column(ForeignKey("entities.id"), unique=True)
     name: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -82,7 +89,7 @@ class Team(Base):
     name: Mapped[str] = mapped_column(String(64))
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    __table_args__ = (Index("ix_teams_org_id", "org_id"),)
+    __table_args__ = (Index("ix_teams_org_id", "org_id"), AUTOINCREMENT)
 
 
 class TeamMember(Base):
@@ -104,6 +111,7 @@ class ApiKey(Base):
 
     __tablename__ = "api_keys"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    __table_args__ = (AUTOINCREMENT,)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(128))
     prefix: Mapped[str] = mapped_column(String(32), unique=True)
@@ -138,6 +146,7 @@ class Registry(Base):
         Index("ix_registries_org_created", "org_id", "created_at", "id"),
         Index("ix_registries_org_updated", "org_id", "updated_at", "id"),
         CheckConstraint("visibility IN ('restricted', 'organization')", name="visibility"),
+        AUTOINCREMENT,
     )
 
 
@@ -176,6 +185,7 @@ class RegistryMember(Base):
         Index("ix_registry_members_user", "user_id", "registry_id"),
         Index("ix_registry_members_team", "team_id", "registry_id"),
         CheckConstraint("(user_id IS NULL) <> (team_id IS NULL)", name="one_subject"),
+        AUTOINCREMENT,
     )
 
 
@@ -202,6 +212,7 @@ class AuditEvent(Base):
         Index("ix_audit_events_org_at", "org_id", "at"),
         Index("ix_audit_events_registry", "registry_id", "id"),
         Index("ix_audit_events_collection", "collection_id", "id"),
+        AUTOINCREMENT,
     )
 
 
@@ -210,6 +221,7 @@ class Blob(Base):
 
     __tablename__ = "blobs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    __table_args__ = (AUTOINCREMENT,)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
     md5: Mapped[str] = mapped_column(String(32))
     size: Mapped[int] = mapped_column(BigInteger)
@@ -240,7 +252,7 @@ class Project(Base):
     description: Mapped[str | None] = mapped_column(Text)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    __table_args__ = (UniqueConstraint("entity_id", "name_key"),)
+    __table_args__ = (UniqueConstraint("entity_id", "name_key"), AUTOINCREMENT)
 
 
 class Artifact(Base):
@@ -253,7 +265,7 @@ class Artifact(Base):
     type: Mapped[str] = mapped_column(String(128))
     next_index: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    __table_args__ = (UniqueConstraint("project_id", "name"), AUTOINCREMENT)
 
 
 class ArtifactVersion(Base):
@@ -274,6 +286,7 @@ class ArtifactVersion(Base):
     __table_args__ = (
         UniqueConstraint("artifact_id", "version_index"),
         UniqueConstraint("artifact_id", "digest"),
+        AUTOINCREMENT,
     )
 
 
@@ -285,7 +298,7 @@ class ArtifactFile(Base):
     version_id: Mapped[int] = mapped_column(ForeignKey("artifact_versions.id", ondelete="CASCADE"))
     path: Mapped[str] = mapped_column(String(1024))
     blob_id: Mapped[int] = mapped_column(ForeignKey("blobs.id"), index=True)
-    __table_args__ = (UniqueConstraint("version_id", "path"),)
+    __table_args__ = (UniqueConstraint("version_id", "path"), AUTOINCREMENT)
 
 
 class ArtifactAlias(Base):
@@ -319,6 +332,7 @@ class Collection(Base):
     __table_args__ = (
         UniqueConstraint("registry_id", "name_key"),
         Index("ix_collections_registry_updated", "registry_id", "updated_at", "id"),
+        AUTOINCREMENT,
     )
 
 
@@ -347,6 +361,7 @@ class LinkedVersion(Base):
     __table_args__ = (
         UniqueConstraint("collection_id", "version_index"),
         UniqueConstraint("collection_id", "artifact_version_id"),
+        AUTOINCREMENT,
     )
 
 

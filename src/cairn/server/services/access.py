@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from cairn.server.db.models import OrgMember, Registry, RegistryMember, TeamMember
+from cairn.server.db.models import Registry, RegistryMember, TeamMember
 from cairn.server.domain.errors import NotFoundError, PermissionDeniedError
 from cairn.server.domain.principal import Principal
 from cairn.server.domain.roles import (
@@ -79,28 +79,15 @@ def visible_with_rank(org_id: int, user_id: int, org_role: OrgRole) -> Select[in
     return select(rid.label("rid"), func.max(rank).label("rank")).group_by(rid)
 
 
-def org_role(s: Session, org_id: int, user_id: int) -> OrgRole | None:
-    """The user's role in the organization, or None when not a member."""
-    role = s.scalar(
-        select(OrgMember.role).where(OrgMember.org_id == org_id, OrgMember.user_id == user_id)
-    )
-    return OrgRole(role) if role else None
-
-
-def _role_in(s: Session, actor: Principal, org_id: int, registry_id: int) -> RegistryRole | None:
-    in_org = org_role(s, org_id, actor.user_id)
-    if in_org is None:
-        return None
-    if in_org == OrgRole.ADMIN:
+def role_on(
+    s: Session, user_id: int, org_id: int, org_role: OrgRole, registry_id: int
+) -> RegistryRole | None:
+    """The highest role a member of the org holds on a registry from any source; None: hidden."""
+    if org_role == OrgRole.ADMIN:
         return RegistryRole.ADMIN
-    sources = role_sources(org_id, actor.user_id).subquery()
+    sources = role_sources(org_id, user_id).subquery()
     rank = s.scalar(select(func.max(sources.c[1])).where(sources.c[0] == registry_id))
     return ROLE_BY_RANK.get(rank) if rank is not None else None
-
-
-def effective_role(s: Session, actor: Principal, registry: Registry) -> RegistryRole | None:
-    """The highest role the actor holds on `registry` from any source; None: cannot see it."""
-    return _role_in(s, actor, registry.org_id, registry.id)
 
 
 def require(
@@ -109,19 +96,27 @@ def require(
     registry: Registry | None,
     action: Action,
     shown_name: str,
-    org_id: int,
+    org: tuple[int, OrgRole],
 ) -> RegistryAccess:
     """The registry if the actor may do `action`: 404 when hidden or absent, 403 when visible.
 
-    An absent registry runs the same role queries as a hidden one (against no row), so the
-    two cannot be told apart by timing either.
+    `org` is (id, the actor's role) of the organization the registry was looked up in. An
+    absent registry runs the same role query as a hidden one (against no row), so the two
+    cannot be told apart by timing either.
     """
-    role = _role_in(s, actor, org_id, registry.id if registry is not None else -1)
+    org_id, org_role = org
+    role = role_on(s, actor.user_id, org_id, org_role, registry.id if registry else -1)
     if registry is None or role is None:
         raise NotFoundError(f"registry {shown_name!r} not found")
-    if not allows(role, action):
+    found = RegistryAccess(registry, role)
+    demand(found, action)
+    return found
+
+
+def demand(found: RegistryAccess, action: Action) -> None:
+    """403 unless the caller's role on a registry they can see allows `action`."""
+    if not allows(found.role, action):
         raise PermissionDeniedError(
-            f"your role {role.value!r} on registry {registry.name!r} does not allow this: "
-            f"{ACTION_DESCRIPTIONS[action].lower()}"
+            f"your role {found.role.value!r} on registry {found.registry.name!r} does not allow "
+            f"this: {ACTION_DESCRIPTIONS[action].lower()}"
         )
-    return RegistryAccess(registry, role)

@@ -120,7 +120,7 @@ def locate(
     collection = _find(s, found.registry.id, name)
     if collection is None:
         raise NotFoundError(f"collection {registry_name}/{name} not found")
-    access.require(s, actor, found.registry, action, registry_name, org.org.id)
+    access.demand(found, action)
     return Place(found, org.org.name, collection)
 
 

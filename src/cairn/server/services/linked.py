@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from cairn.server.db.models import (
     Artifact,
@@ -19,6 +19,7 @@ from cairn.server.db.models import (
     LinkedVersion,
     Project,
     Registry,
+    User,
 )
 from cairn.server.domain.errors import NotFoundError, ValidationError
 from cairn.server.domain.filters import parse_filter
@@ -79,48 +80,58 @@ class LinkedView:
         )
 
 
-LinkedRow = Select[LinkedVersion, Collection, Registry, ArtifactVersion, Artifact, Project, Entity]
+_Linker = aliased(User)
+_Creator = aliased(User)
+_Other = aliased(LinkedVersion)
+_NEWEST = (
+    select(func.max(_Other.version_index))
+    .where(_Other.collection_id == LinkedVersion.collection_id)
+    .correlate(LinkedVersion)
+    .scalar_subquery()
+)
 
 
-def _base() -> LinkedRow:
+def _base() -> Select[Any]:
+    """Linked versions with everything their views show, in one row each."""
     return (
-        select(LinkedVersion, Collection, Registry, ArtifactVersion, Artifact, Project, Entity)
+        select(
+            LinkedVersion,
+            Collection,
+            Registry,
+            ArtifactVersion,
+            Artifact,
+            Project.name,
+            Entity.name,
+            _Linker.username,
+            _Creator.username,
+            _NEWEST,
+        )
         .join(Collection, Collection.id == LinkedVersion.collection_id)
         .join(Registry, Registry.id == Collection.registry_id)
         .join(ArtifactVersion, ArtifactVersion.id == LinkedVersion.artifact_version_id)
         .join(Artifact, Artifact.id == ArtifactVersion.artifact_id)
         .join(Project, Project.id == Artifact.project_id)
         .join(Entity, Entity.id == Project.entity_id)
+        .outerjoin(_Linker, _Linker.id == LinkedVersion.created_by_id)
+        .outerjoin(_Creator, _Creator.id == ArtifactVersion.created_by_id)
     )
 
 
 def _views(s: Session, org_name: str, roles: dict[int, str], rows: list[Any]) -> list[LinkedView]:
-    """Views from rows of _base(), in a fixed number of queries whatever their count."""
+    """Views from rows of _base(), with one more query (aliases) whatever their count."""
     ids = [r[0].id for r in rows]
     aliases: dict[int, list[str]] = {i: [] for i in ids}
-    for lid, alias in s.execute(
-        select(CollectionAlias.linked_version_id, CollectionAlias.alias)
-        .where(CollectionAlias.linked_version_id.in_(ids))
-        .order_by(CollectionAlias.alias)
-    ):
-        aliases[lid].append(alias)
-    collection_ids = {r[1].id for r in rows}
-    newest: dict[int, int] = dict(
-        s.execute(
-            select(LinkedVersion.collection_id, func.max(LinkedVersion.version_index))
-            .where(LinkedVersion.collection_id.in_(collection_ids))
-            .group_by(LinkedVersion.collection_id)
-        ).all()
-    )
-    users = artifacts.user_names(
-        s, {r[0].created_by_id for r in rows} | {r[3].created_by_id for r in rows}
-    )
+    if ids:
+        for lid, alias in s.execute(
+            select(CollectionAlias.linked_version_id, CollectionAlias.alias)
+            .where(CollectionAlias.linked_version_id.in_(ids))
+            .order_by(CollectionAlias.alias)
+        ):
+            aliases[lid].append(alias)
     views = []
-    for lv, coll, reg, version, artifact, project, entity in rows:
-        source = artifacts.VersionView(
-            version, artifact, entity.name, project.name, [], users.get(version.created_by_id)
-        )
-        latest = [LATEST] if newest.get(coll.id) == lv.version_index else []
+    for lv, coll, reg, version, artifact, project, entity, linker, creator, newest in rows:
+        source = artifacts.VersionView(version, artifact, entity, project, [], creator)
+        latest = [LATEST] if newest == lv.version_index else []
         views.append(
             LinkedView(
                 lv,
@@ -129,35 +140,40 @@ def _views(s: Session, org_name: str, roles: dict[int, str], rows: list[Any]) ->
                 org_name,
                 latest + aliases[lv.id],
                 source,
-                users.get(lv.created_by_id),
+                linker,
                 roles.get(reg.id, ""),
             )
         )
     return views
 
 
+def _selecting(query: Select[Any], collection_id: int, selector: Selector) -> Select[Any]:
+    """Narrow a query over LinkedVersion to the version an index or alias selects."""
+    query = query.where(LinkedVersion.collection_id == collection_id)
+    if selector.index is not None:
+        return query.where(LinkedVersion.version_index == selector.index)
+    if selector.alias == LATEST:
+        return query.order_by(LinkedVersion.version_index.desc()).limit(1)
+    return query.join(CollectionAlias, CollectionAlias.linked_version_id == LinkedVersion.id).where(
+        CollectionAlias.collection_id == collection_id, CollectionAlias.alias == selector.alias
+    )
+
+
 def find(s: Session, collection: Collection, selector: Selector) -> LinkedVersion | None:
     """The linked version an index or alias selects (`latest`: the newest link)."""
-    query = select(LinkedVersion).where(LinkedVersion.collection_id == collection.id)
-    if selector.index is not None:
-        return s.scalar(query.where(LinkedVersion.version_index == selector.index))
-    if selector.alias == LATEST:
-        return s.scalar(query.order_by(LinkedVersion.version_index.desc()).limit(1))
-    return s.scalar(
-        query.join(CollectionAlias, CollectionAlias.linked_version_id == LinkedVersion.id).where(
-            CollectionAlias.collection_id == collection.id, CollectionAlias.alias == selector.alias
-        )
+    found: LinkedVersion | None = s.scalar(
+        _selecting(select(LinkedVersion), collection.id, selector)
     )
+    return found
 
 
 def view_in(s: Session, place: Place, selector: Selector, *, files: bool) -> LinkedView:
     """One linked version of a located collection, or 404."""
-    linked = find(s, place.collection, selector)
-    if linked is None:
+    row = s.execute(_selecting(_base(), place.collection.id, selector)).first()
+    if row is None:
         raise NotFoundError(
             f"version {place.reg.registry.name}/{place.collection.name}:{selector} not found"
         )
-    row = s.execute(_base().where(LinkedVersion.id == linked.id)).one()
     view = _views(s, place.org_name, {place.reg.registry.id: place.reg.role.value}, [row])[0]
     if files:
         view.source.files = artifacts.files_of(s, view.source.version.id)
@@ -214,8 +230,8 @@ def search(
     query = query.order_by(LinkedVersion.created_at.desc(), LinkedVersion.id.desc())
     rows = s.execute(query.limit(per_page + 1)).all()
     page = rows[:per_page]
-    roles = {r[2].id: access.ROLE_BY_RANK[r[7]].value for r in page}
-    views = _views(s, org.org.name, roles, [tuple(r[:7]) for r in page])
+    roles = {r[2].id: access.ROLE_BY_RANK[r[-1]].value for r in page}
+    views = _views(s, org.org.name, roles, [tuple(r[:-1]) for r in page])
     next_cursor = None
     if len(rows) > per_page:
         last = page[-1][0]

@@ -147,7 +147,7 @@ def lookup(
     org = orgs.access(s, actor, org_name)
     key = names.name_key(names.strip_registry_prefix(registry_name))
     reg = s.scalar(select(Registry).where(Registry.org_id == org.org.id, Registry.name_key == key))
-    return org, access.require(s, actor, reg, action, registry_name, org.org.id)
+    return org, access.require(s, actor, reg, action, registry_name, (org.org.id, org.role))
 
 
 def views(
