@@ -14,12 +14,12 @@ def test_roles_doc_matches_the_role_table() -> None:
     assert role_table_markdown() in doc, "regenerate docs/roles.md from ROLE_TABLE"
 
 
-def test_every_api_route_is_documented() -> None:
+def test_every_api_route_is_documented(tmp_path: Path) -> None:
     from cairn.server.app import create_app
     from cairn.server.settings import Settings
 
     doc = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
-    app = create_app(Settings(database_url="sqlite://", auto_migrate=True))
+    app = create_app(Settings(data_dir=tmp_path, database_url="sqlite://", auto_migrate=True))
     missing = []
     for route in app.routes:
         path = getattr(route, "path", "")

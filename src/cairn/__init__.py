@@ -3,6 +3,8 @@
 from cairn.client._accounts import ApiKey, Organization, User, Viewer
 from cairn.client._api import Api
 from cairn.client._artifact_types import ArtifactTypes
+from cairn.client._artifacts import Artifact
+from cairn.client._collections import Collection, Event
 from cairn.client._errors import (
     ArtifactTypeRemovalError,
     AuthenticationError,
@@ -19,20 +21,29 @@ from cairn.client._errors import (
     ServiceUnavailableError,
     ValidationError,
 )
+from cairn.client._manifest import FileEntry
 from cairn.client._pages import Paginator
-from cairn.client._registries import Registry, RegistryMember
+from cairn.client._registries import Registries, Registry, RegistryMember
 from cairn.client._teams import Team, TeamMember
+from cairn.client._transfer import DigestMismatchError, UnsafePathError
+from cairn.client._versions import LinkedVersion, Version
 
 __all__ = [
     "Api",
     "ApiKey",
+    "Artifact",
     "ArtifactTypeRemovalError",
     "ArtifactTypes",
     "AuthenticationError",
     "BadRequestError",
     "CairnError",
+    "Collection",
     "ConfigurationError",
     "ConflictError",
+    "DigestMismatchError",
+    "Event",
+    "FileEntry",
+    "LinkedVersion",
     "NetworkError",
     "NotFoundError",
     "Organization",
@@ -40,13 +51,16 @@ __all__ = [
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "Registries",
     "Registry",
     "RegistryMember",
     "ServerError",
     "ServiceUnavailableError",
     "Team",
     "TeamMember",
+    "UnsafePathError",
     "User",
     "ValidationError",
+    "Version",
     "Viewer",
 ]

@@ -7,10 +7,11 @@ import cairn
 EXPECTED = {
     "Api", "ApiKey", "ArtifactTypes", "Organization", "Paginator", "Registry",
     "RegistryMember", "Team", "TeamMember", "User", "Viewer",
+    "Artifact", "Collection", "Event", "FileEntry", "LinkedVersion", "Registries", "Version",
     "CairnError", "ArtifactTypeRemovalError", "AuthenticationError", "BadRequestError",
     "ConfigurationError", "ConflictError", "NetworkError", "NotFoundError",
     "PayloadTooLargeError", "PermissionDeniedError", "RateLimitedError", "ServerError",
-    "ServiceUnavailableError", "ValidationError",
+    "ServiceUnavailableError", "ValidationError", "DigestMismatchError", "UnsafePathError",
 }  # fmt: skip
 
 

@@ -10,11 +10,13 @@ from typing import Any
 
 from cairn.client._accounts import User
 from cairn.client._artifact_types import ArtifactTypes, check_keeps_saved
+from cairn.client._collections import Collection
 from cairn.client._errors import NotFoundError, ValidationError
-from cairn.client._pages import Paginator
+from cairn.client._pages import PageFetcher, Paginator
 from cairn.client._records import from_json, parse_time, without_none
 from cairn.client._session import Session, api_path
 from cairn.client._teams import Team
+from cairn.client._versions import LinkedVersion, linked_versions, paged
 
 #: The settings ``save()`` sends when they differ from the last loaded state.
 EDITABLE_FIELDS = (
@@ -201,6 +203,87 @@ class Registry:
                 return candidate.kind, candidate.name
         raise NotFoundError(f"{member!r} is not a member of registry {self.full_name!r}")
 
+    def create_collection(
+        self,
+        name: str,
+        type: str,  # W&B's parameter name
+        description: str | None = None,
+        tags: Iterable[str] | None = None,
+    ) -> Collection:
+        """Create a collection of one artifact type (fixed; it must be accepted here)."""
+        body = {
+            "name": name,
+            "type": type,
+            **without_none(description=description, tags=None if tags is None else list(tags)),
+        }
+        return Collection(
+            self._session, self._session.request("POST", self._path("collections"), json=body)
+        )
+
+    def collection(self, name: str) -> Collection:
+        """One collection of this registry by name."""
+        return Collection(
+            self._session, self._session.request("GET", self._path("collections", name))
+        )
+
+    def collections(
+        self, filter: Mapping[str, Any] | None = None, per_page: int = 100
+    ) -> Paginator[Collection]:
+        """The registry's collections by name, a page at a time; ``filter`` as in W&B
+        (fields ``name``, ``description``, ``type``, ``tag``, ``created_at``, ``updated_at``)."""
+        path = self._path("collections")
+        return paged(self._session, path, Collection, filter=filter, per_page=per_page)
+
+    def versions(
+        self, filter: Mapping[str, Any] | None = None, per_page: int = 100
+    ) -> Paginator[LinkedVersion]:
+        """Linked versions across the registry, newest link first; ``filter`` over ``name``,
+        ``collection``, ``tag``, ``alias``, ``type``, ``created_at``, ``metadata.<key>``."""
+        return linked_versions(self._session, self._path("versions"), filter, per_page)
+
+
+class Registries(Paginator[Registry]):
+    """The registries ``Api.registries()`` selects, and the collections and versions in them."""
+
+    def __init__(
+        self,
+        fetch_page: PageFetcher[Registry],
+        session: Session,
+        organization: str | None,
+        filter: Mapping[str, Any] | None,
+    ) -> None:
+        super().__init__(fetch_page, description="registries")
+        self._session = session
+        self._organization = organization
+        self._filter = filter
+
+    def versions(
+        self, filter: Mapping[str, Any] | None = None, per_page: int = 100
+    ) -> Paginator[LinkedVersion]:
+        """Linked versions across these registries (``/orgs/{org}/versions``), newest first."""
+        if self._filter is not None:
+            scope = {"registry": {"$in": [r.name for r in self]}}
+            filter = scope if filter is None else {"$and": [scope, dict(filter)]}
+        org = self._session.organization(self._organization)
+        return linked_versions(self._session, api_path("orgs", org, "versions"), filter, per_page)
+
+    def collections(
+        self, filter: Mapping[str, Any] | None = None, per_page: int = 100
+    ) -> Paginator[Collection]:
+        """The collections of these registries, registry by registry."""
+        registries: list[Registry] = []
+
+        def fetch_page(cursor: str | None) -> tuple[list[Collection], str | None]:
+            if cursor is None:
+                registries[:] = list(self)
+            index = int(cursor or 0)
+            if index >= len(registries):
+                return [], None
+            found = list(registries[index].collections(filter=filter, per_page=per_page))
+            return found, str(index + 1) if index + 1 < len(registries) else None
+
+        return Paginator(fetch_page, description="collections")
+
 
 class RegistriesApi:
     """``Api`` methods for registries."""
@@ -243,11 +326,12 @@ class RegistriesApi:
         filter: Mapping[str, Any] | None = None,  # W&B's parameter name
         order: str | None = None,
         per_page: int = 100,
-    ) -> Paginator[Registry]:
+    ) -> Registries:
         """The registries visible to the caller, fetched a page at a time while iterating.
 
         ``filter`` uses W&B's operators (``{"name": {"$regex": "^Fine"}}``); ``order`` is
         ``name``, ``created_at`` or ``updated_at``, optionally prefixed with ``-``.
+        ``.versions()`` and ``.collections()`` search inside the selected registries.
         """
         filter_json = None if filter is None else json.dumps(filter)
 
@@ -258,4 +342,4 @@ class RegistriesApi:
             items = [Registry(self._session, item) for item in data["items"]]
             return items, data.get("next_cursor")
 
-        return Paginator(fetch_page, description="registries")
+        return Registries(fetch_page, self._session, organization, filter)

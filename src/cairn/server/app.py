@@ -25,7 +25,7 @@ from cairn.server.domain.ratelimit import FailureLimiter
 from cairn.server.http import errors
 from cairn.server.http.deps import AppState
 from cairn.server.http.middleware import EdgeGuard
-from cairn.server.services import provisioning
+from cairn.server.services import generation, provisioning
 from cairn.server.settings import Settings
 
 ROUTERS = (
@@ -49,6 +49,7 @@ def build_state(settings: Settings) -> AppState:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = make_engine(settings.resolved_database_url(), pool_size=settings.db_pool_size)
     readers, writers = make_sessionmakers(engine)
+    generation.install(engine, writers)
     limiter = FailureLimiter(settings.login_max_failures, settings.login_window_seconds)
     return AppState(settings, engine, readers, writers, limiter, open_store(settings))
 
@@ -61,6 +62,7 @@ def prepare(state: AppState) -> str | None:
         schema.upgrade(state.engine)
     password = settings.admin_password.get_secret_value() if settings.admin_password else None
     with state.writers() as s, s.begin():
+        generation.ensure(s)
         return provisioning.first_start(s, settings.default_org, password)
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
 from datetime import timedelta
 from pathlib import Path
 
 import click
+import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from cairn.server.app import build_state, create_app, prepare
 from cairn.server.db import schema
@@ -28,7 +31,14 @@ def _settings(**overrides: object) -> Settings:
     help="Folder for the embedded database [env CAIRN_DATA_DIR; default ./cairn-data].",
 )
 @click.option("--workers", type=int, help="Server processes [env CAIRN_WORKERS; default 1].")
-def server(host: str | None, port: int | None, data_dir: Path | None, workers: int | None) -> None:
+@click.option("--access-log/--no-access-log", default=False, help="Log every request.")
+def server(
+    host: str | None,
+    port: int | None,
+    data_dir: Path | None,
+    workers: int | None,
+    access_log: bool,
+) -> None:
     """Run the Cairn server.
 
     With no configuration it keeps everything under one data directory (SQLite), creates
@@ -39,8 +49,6 @@ def server(host: str | None, port: int | None, data_dir: Path | None, workers: i
     Example:
       cairn server --port 8080 --data-dir ./cairn-data
     """
-    import uvicorn
-
     settings = _settings(host=host, port=port, data_dir=data_dir, workers=workers)
     state = build_state(settings)
     password = prepare(state)
@@ -54,17 +62,36 @@ def server(host: str | None, port: int | None, data_dir: Path | None, workers: i
         )
     click.echo(f"Listening on http://{settings.host}:{settings.port}  (Ctrl+C to stop)")
     if settings.workers == 1:
-        uvicorn.run(create_app(settings, state=state), host=settings.host, port=settings.port)
+        uvicorn.run(
+            create_app(settings, state=state),
+            host=settings.host,
+            port=settings.port,
+            access_log=access_log,
+        )
         return
     state.engine.dispose()
     os.environ.update(_env_for_workers(settings))
-    uvicorn.run(
+    config = uvicorn.Config(
         "cairn.server.app:app_from_env",
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
+        access_log=access_log,
     )
+    Multiprocess(config, sockets=[_listening_socket(config)]).run()
+
+
+def _listening_socket(config: uvicorn.Config) -> socket.socket:
+    """The shared socket, with TCP_NODELAY set so every accepted connection inherits it.
+
+    Workers receive the socket by file descriptor; asyncio then does not recognise it as TCP
+    and leaves Nagle's algorithm on, which costs keep-alive clients ~40 ms per response.
+    """
+    sock = config.bind_socket()
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 def _env_for_workers(settings: Settings) -> dict[str, str]:

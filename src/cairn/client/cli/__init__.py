@@ -8,7 +8,17 @@ import click
 import httpx
 
 from cairn.client._errors import CairnError
-from cairn.client.cli import auth, keys, org, registries, teams, users
+from cairn.client.cli import (
+    aliases,
+    artifacts,
+    auth,
+    collections,
+    keys,
+    org,
+    registries,
+    teams,
+    users,
+)
 from cairn.client.cli._context import CliState
 from cairn.client.cli._plugins import load_plugin, plugin_entry_points
 
@@ -62,12 +72,13 @@ def cli(
     organization: str | None,
     json_output: bool,
 ) -> None:
-    """Cairn: manage registries, members, users, teams and API keys on a Cairn server.
+    """Cairn: manage artifacts, registries, collections, members, users, teams and API keys.
 
     \b
     Examples:
       cairn login --base-url https://cairn.example.com --username alice
       cairn registry create Fine_Tuned_Models --visibility restricted --type model
+      cairn artifact pull Models/sentiment-classifier:production -o ./model
       cairn --json registry list
     """
     state = ctx.ensure_object(CliState)
@@ -83,6 +94,9 @@ for _command in (
     auth.logout,
     auth.whoami,
     registries.registry,
+    collections.collection,
+    artifacts.artifact,
+    aliases.alias,
     users.user,
     teams.team,
     keys.key,

@@ -376,3 +376,15 @@ class CollectionAlias(Base):
     linked_version_id: Mapped[int] = mapped_column(
         ForeignKey("linked_versions.id", ondelete="CASCADE"), index=True
     )
+
+
+class ServerState(Base):
+    """One row: a generation number that every committed change to the catalogue moves on.
+
+    Server processes cache authentication and resolution results under it, so any change
+    anywhere (a revoked key, a moved alias, a removed member) is seen by every process at once.
+    """
+
+    __tablename__ = "server_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)

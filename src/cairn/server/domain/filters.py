@@ -117,6 +117,8 @@ def _parse_field(field: str, value: Any, kind: type, budget: _Budget, depth: int
                 raise ValidationError(f"{op} takes a list of at most {MAX_LIST} values")
             parts.append(Compare(field, op, tuple(_scalar(field, v, kind) for v in operand)))
         elif op == "$regex":
+            if kind is datetime:
+                raise ValidationError(f"$regex does not apply to the date-time field {field!r}")
             parts.append(Compare(field, op, _pattern(operand)))
         else:
             parts.append(Compare(field, op, _scalar(field, operand, kind)))
@@ -128,6 +130,8 @@ def _scalar(field: str, value: Any, kind: type) -> Scalar:
         return None
     if kind is object:  # a metadata value: any JSON scalar
         if isinstance(value, bool | str) or (isinstance(value, int | float) and abs(value) < 1e300):
+            if isinstance(value, str):
+                return _text(value)
             return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
         raise ValidationError(f"{field!r} is compared with a string, number, boolean or null")
     if kind is datetime:
@@ -135,17 +139,25 @@ def _scalar(field: str, value: Any, kind: type) -> Scalar:
             raise ValidationError(f"{field!r} is compared with an ISO 8601 date-time string")
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValidationError(f"{value[:40]!r} is not an ISO 8601 date-time") from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            aware = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            return aware.astimezone(UTC)
+        except (ValueError, OverflowError):
+            raise ValidationError(f"{value[:40]!r} is not an ISO 8601 date-time in range") from None
     if not isinstance(value, str) or len(value) > 4096:
         raise ValidationError(f"{field!r} is compared with a string")
+    return _text(value)
+
+
+def _text(value: str) -> str:
+    if "\0" in value:
+        raise ValidationError("filter values must not contain NUL characters")
     return value
 
 
 def _pattern(value: Any) -> str:
     if not isinstance(value, str) or len(value) > MAX_PATTERN:
         raise ValidationError(f"$regex takes a pattern string of at most {MAX_PATTERN} characters")
+    _text(value)
     try:
         re.compile(value)
     except re.error as exc:

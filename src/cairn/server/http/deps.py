@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,7 +11,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cairn.server.blobs.base import BlobStore
+from cairn.server.domain.principal import Principal
 from cairn.server.domain.ratelimit import FailureLimiter
+from cairn.server.http.caches import GenerationCache
 from cairn.server.settings import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -27,6 +29,9 @@ class AppState:
     writers: sessionmaker[Session]
     login_limiter: FailureLimiter
     blobs: BlobStore
+    principals: GenerationCache[Principal] = field(default_factory=lambda: GenerationCache(10_000))
+    answers: GenerationCache[bytes] = field(default_factory=lambda: GenerationCache(10_000))
+    key_touched: dict[int, float] = field(default_factory=dict)
 
 
 def app_state(request: Request) -> AppState:

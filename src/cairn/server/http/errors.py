@@ -7,7 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -68,6 +68,13 @@ def install(app: FastAPI) -> None:
         # A concurrent request won a uniqueness race the service had checked for.
         log.info("integrity error mapped to 409: %s", exc.orig)
         return error_response(409, "conflict", "conflicts with a concurrent change; try again")
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the checks let through (a regex its dialect rejects, a
+        # number out of its range): the request is at fault, not the server.
+        log.info("database refused a value: %s", exc.orig)
+        return error_response(422, "validation_error", "a value is malformed or out of range")
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeoutError)

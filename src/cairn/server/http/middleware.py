@@ -46,6 +46,10 @@ class EdgeGuard:
             await _reject(send, 400, "bad_request", "this server does not answer to that host name")
             return
         path: str = scope["path"]
+        raw_target = scope.get("raw_path", b"") + b"?" + scope.get("query_string", b"")
+        if b"%00" in raw_target or "\0" in path:
+            await _reject(send, 400, "bad_request", "NUL characters are not allowed in URLs")
+            return
         if scope["method"] == "PUT" and path.startswith(BLOB_PATH):
             problem = _blob_upload_problem(headers, self.max_blob)
             if problem is not None:
@@ -63,7 +67,11 @@ class EdgeGuard:
             if length is not None and (not length.isdigit() or int(length) > self.max_json):
                 await _reject(send, 413, "payload_too_large", f"body over {self.max_json} bytes")
                 return
-            receive = _capped(receive, self.max_json)
+            body = await _read_capped(receive, self.max_json)
+            if body is None:
+                await _reject(send, 413, "payload_too_large", f"body over {self.max_json} bytes")
+                return
+            receive = _replay(body, receive)
         await self.app(scope, receive, _with_headers(send))
 
 
@@ -87,23 +95,36 @@ def _host_name(raw: bytes) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-class BodyTooLarge(Exception):
-    """A streamed body went over the cap."""
-
-
-def _capped(receive: Receive, limit: int) -> Receive:
-    seen = 0
-
-    async def wrapped() -> Message:
-        nonlocal seen
+async def _read_capped(receive: Receive, limit: int) -> bytes | None:
+    """The whole (small, JSON) body, or None once it grows past `limit`."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
         message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise BodyTooLarge
-        return message
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
 
-    return wrapped
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive() that hands the already-read body to the app, then listens as before."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 SECURITY_HEADERS = [

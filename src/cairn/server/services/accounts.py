@@ -96,10 +96,14 @@ def login(
     s: Session, limiter: FailureLimiter, ref: str, password: str, client: str
 ) -> tuple[User, Principal]:
     """Check a password sign-in; failures are counted per account and per client address."""
-    keys = (f"user:{ref.lower()}", f"ip:{client}")
+    user = find_user(s, ref)
+    # The account is counted by its id, so its username and email share one lock.
+    account = f"user:{user.id}" if user else f"name:{ref.lower()}"
+    keys = (account, f"ip:{client}")
     if any(limiter.blocked(k) for k in keys):
         raise RateLimitedError("too many failed sign-in attempts; try again in a few minutes")
-    user = find_user(s, ref) if len(password.encode()) <= names.MAX_PASSWORD else None
+    if len(password.encode()) > names.MAX_PASSWORD:
+        user = None
     ok = credentials.verify_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.active or user.is_service:
         for k in keys:
@@ -116,18 +120,8 @@ def login(
 def set_active(s: Session, actor: Principal, username: str, active: bool) -> User:
     """(De)activate a user: superusers, or an admin of every organization the user is in."""
     user = get_user(s, username)
-    if not actor.is_superuser:
-        memberships = s.execute(
-            select(OrgMember.org_id, OrgMember.user_id, OrgMember.role).where(
-                OrgMember.org_id.in_(select(OrgMember.org_id).where(OrgMember.user_id == user.id))
-            )
-        ).all()
-        user_orgs = {m.org_id for m in memberships if m.user_id == user.id}
-        admin_orgs = {
-            m.org_id for m in memberships if m.user_id == actor.user_id and m.role == OrgRole.ADMIN
-        }
-        if not user_orgs or not user_orgs <= admin_orgs:
-            raise NotFoundError(f"user {username!r} not found")
+    if not actor.is_superuser and not administers_every_org_of(s, actor, user):
+        raise NotFoundError(f"user {username!r} not found")
     if user.id == actor.user_id and not active:
         raise ConflictError("you cannot deactivate your own account")
     before = user.active
@@ -143,3 +137,21 @@ def set_active(s: Session, actor: Principal, username: str, active: bool) -> Use
         after={"active": active},
     )
     return user
+
+
+def administers_every_org_of(s: Session, actor: Principal, user: User) -> bool:
+    """Whether the actor is an admin of every organization `user` belongs to (and it has some).
+
+    What a user can reach is the union of their organizations, so acting on their account
+    (deactivating it, minting a key for a service account) needs authority over all of them.
+    """
+    rows = s.execute(
+        select(OrgMember.org_id, OrgMember.user_id, OrgMember.role).where(
+            OrgMember.org_id.in_(select(OrgMember.org_id).where(OrgMember.user_id == user.id))
+        )
+    ).all()
+    theirs = {r.org_id for r in rows if r.user_id == user.id}
+    administered = {
+        r.org_id for r in rows if r.user_id == actor.user_id and r.role == OrgRole.ADMIN.value
+    }
+    return bool(theirs) and theirs <= administered

@@ -10,7 +10,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, exists, false, not_, or_, true
+from sqlalchemy import (
+    ColumnElement,
+    SQLColumnExpression,
+    and_,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    true,
+)
 
 from cairn.server.domain.errors import ValidationError
 from cairn.server.domain.filters import JSON_PREFIX, AllOf, AnyOf, Compare, Expr, Negation
@@ -41,7 +51,8 @@ def compile_filter(
     if isinstance(expr, AnyOf):
         return or_(*(compile_filter(p, columns, metadata) for p in expr.parts))
     if isinstance(expr, Negation):
-        return not_(compile_filter(expr.part, columns, metadata))
+        # SQL's NOT(NULL) is NULL; a filter's complement must match where it did not.
+        return not_(func.coalesce(compile_filter(expr.part, columns, metadata), false()))
     if expr.field.startswith(JSON_PREFIX):
         assert metadata is not None, "metadata filters need the metadata column"
         return _compare_json(expr, metadata, expr.field.removeprefix(JSON_PREFIX))
@@ -108,10 +119,12 @@ def decode_cursor(cursor: str, is_time: bool) -> tuple[str | datetime, int]:
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         value, row_id = data
-        if not isinstance(value, str) or not isinstance(row_id, int):
+        if not isinstance(value, str) or type(row_id) is not int or not 0 < row_id < 2**63:
+            raise TypeError
+        if "\0" in value or len(value) > 1024:
             raise TypeError
         return (datetime.fromisoformat(value) if is_time else value), row_id
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+    except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error):
         raise ValidationError("invalid cursor; pass the next_cursor of a previous page") from None
 
 
@@ -125,3 +138,5 @@ def parse_filter_json(raw: str | None) -> Any:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ValidationError(f"filter is not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ValidationError("filter is nested too deeply") from None

@@ -8,10 +8,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from cairn.server.db.base import utcnow
-from cairn.server.db.models import ApiKey, OrgMember, User
+from cairn.server.db.models import ApiKey, User
 from cairn.server.domain.errors import AuthenticationError, NotFoundError, ValidationError
 from cairn.server.domain.principal import Principal
-from cairn.server.domain.roles import OrgRole
 from cairn.server.services import accounts, audit, credentials
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -76,7 +75,7 @@ def owner_for(s: Session, actor: Principal, username: str | None) -> User:
     if username is None or username.lower() == actor.username.lower():
         return accounts.get_user(s, actor.username)
     user = accounts.find_user(s, username)
-    if user is None or not user.is_service or not _admins_org_of(s, actor, user):
+    if user is None or not user.is_service or not accounts.administers_every_org_of(s, actor, user):
         raise NotFoundError(f"service account {username!r} not found")
     return user
 
@@ -100,7 +99,8 @@ def revoke(s: Session, actor: Principal, key_id: int) -> None:
         .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
     ).first()
     allowed = row is not None and (
-        row[1].id == actor.user_id or (row[1].is_service and _admins_org_of(s, actor, row[1]))
+        row[1].id == actor.user_id
+        or (row[1].is_service and accounts.administers_every_org_of(s, actor, row[1]))
     )
     if row is None or not allowed:
         raise NotFoundError(f"API key {key_id} not found")
@@ -113,18 +113,4 @@ def revoke(s: Session, actor: Principal, key_id: int) -> None:
         target_type="api_key",
         target_id=key.id,
         target_name=f"{owner.username}/{key.name}",
-    )
-
-
-def _admins_org_of(s: Session, actor: Principal, user: User) -> bool:
-    user_orgs = select(OrgMember.org_id).where(OrgMember.user_id == user.id)
-    return (
-        s.scalar(
-            select(OrgMember.org_id).where(
-                OrgMember.user_id == actor.user_id,
-                OrgMember.role == OrgRole.ADMIN,
-                OrgMember.org_id.in_(user_orgs),
-            )
-        )
-        is not None
     )

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from cairn.server.db.models import Entity, Organization, OrgMember, User
+from cairn.server.db.models import (
+    Entity,
+    Organization,
+    OrgMember,
+    Registry,
+    RegistryMember,
+    Team,
+    TeamMember,
+    User,
+)
 from cairn.server.domain.errors import (
     ConflictError,
     NotFoundError,
@@ -169,6 +178,19 @@ def remove_member(s: Session, actor: Principal, org: Organization, username: str
     user, row = member_row(s, org, username)
     if row.role == OrgRole.ADMIN.value:
         _keep_an_admin(s, org)
+    # Their grants inside the organization go too: rejoining later starts from nothing.
+    s.execute(
+        delete(RegistryMember).where(
+            RegistryMember.user_id == user.id,
+            RegistryMember.registry_id.in_(select(Registry.id).where(Registry.org_id == org.id)),
+        )
+    )
+    s.execute(
+        delete(TeamMember).where(
+            TeamMember.user_id == user.id,
+            TeamMember.team_id.in_(select(Team.id).where(Team.org_id == org.id)),
+        )
+    )
     s.delete(row)
     audit.record(
         s,

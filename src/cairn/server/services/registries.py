@@ -198,7 +198,7 @@ def get(s: Session, actor: Principal, org_name: str, registry_name: str) -> Regi
 def _order(order: str | None) -> tuple[str, bool]:
     raw = order or "name"
     desc = raw.startswith("-")
-    key = raw.lstrip("-+")
+    key = raw[1:] if desc else raw
     if key not in ORDERS:
         valid = ", ".join(ORDERS)
         raise ValidationError(f"cannot order by {raw!r}; valid: {valid}, each optionally with '-'")

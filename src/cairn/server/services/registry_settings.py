@@ -48,7 +48,9 @@ def _needs(changes: Changes) -> Action:
         or changes.clear_owner_team
     ):
         return Action.ADMINISTER
-    return Action.MANAGE_PROTECTED_ALIASES if changes.protected_aliases is not None else Action.VIEW
+    if changes.protected_aliases is not None:
+        return Action.MANAGE_PROTECTED_ALIASES
+    return Action.ADMINISTER  # an empty change is still a settings write
 
 
 def update(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 02:29:25.982887
+Create Date: 2026-11-28 02:33:52.611417
 """
 
 from __future__ import annotations
@@ -40,6 +40,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_entities")),
         sa.UniqueConstraint("name_key", name=op.f("uq_entities_name_key")),
         sqlite_autoincrement=True,
+    )
+    op.create_table(
+        "server_state",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("generation", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_server_state")),
     )
     op.create_table(
         "organizations",
@@ -666,6 +672,7 @@ def downgrade() -> None:
     op.drop_table("api_keys")
     op.drop_table("users")
     op.drop_table("organizations")
+    op.drop_table("server_state")
     op.drop_table("entities")
     op.drop_table("blobs")
     # ### end Alembic commands ###

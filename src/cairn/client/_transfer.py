@@ -1,0 +1,171 @@
+"""Moving file bytes: the raw-bytes request, parallel tasks, hashing, missing-blob upload."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from pathlib import Path
+
+import httpx
+
+from cairn.client._errors import CairnError, NetworkError, ValidationError, error_from_response
+from cairn.client._progress import TransferProgress
+from cairn.client._session import Session, api_path
+
+CHUNK = 1 << 20
+MISSING_BATCH = 10_000
+HASH_WORKERS = min(8, os.cpu_count() or 1)
+TRANSFER_WORKERS = 8
+
+
+class DigestMismatchError(CairnError):
+    """Downloaded (or cached) bytes do not hash to the manifest's sha256 or size."""
+
+    code = "digest_mismatch"
+
+
+class UnsafePathError(CairnError, ValueError):
+    """A manifest names a file that would land outside the download folder, or cannot be one."""
+
+    code = "unsafe_path"
+
+
+# -- HTTP for raw bytes, on the Session's client, key and error mapping ----------------------
+
+
+@contextlib.contextmanager
+def send(
+    session: Session,
+    method: str,
+    path: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    content: Iterable[bytes] | None = None,
+) -> Iterator[httpx.Response]:
+    """One streamed request; error answers raise the SDK's error for them."""
+    client = session._client
+    sent = {"User-Agent": session._user_agent, **(headers or {})}
+    if session.api_key:
+        sent["Authorization"] = f"Bearer {session.api_key}"
+    request = client.build_request(method, session._origin + path, headers=sent, content=content)
+    try:
+        response = client.send(request, stream=True)
+        try:
+            if response.is_error:
+                response.read()
+                raise error_from_response(response)
+            yield response
+        finally:
+            response.close()
+    except httpx.TransportError as exc:
+        raise NetworkError(
+            f"transfer with {session._origin} failed: {str(exc) or type(exc).__name__}"
+        ) from exc
+
+
+class _Stopped(Exception):
+    """Raised inside a transfer task when another one failed or the user interrupted."""
+
+
+def check_stop(stop: threading.Event) -> None:
+    """End the current task early once ``stop`` is set (partial downloads stay for resuming)."""
+    if stop.is_set():
+        raise _Stopped
+
+
+def run_parallel(
+    tasks: Sequence[Callable[[], None]], stop: threading.Event, workers: int = TRANSFER_WORKERS
+) -> None:
+    """Run ``tasks`` on a thread pool; on the first failure (or Ctrl-C) set ``stop``, which the
+    tasks check between chunks, and skip the tasks not started yet; raise that failure."""
+    if not tasks:
+        return
+    with ThreadPoolExecutor(min(workers, len(tasks))) as pool:
+        futures = [pool.submit(task) for task in tasks]
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+        finally:
+            stop.set()
+            for future in futures:
+                future.cancel()
+    for future in futures:
+        error = None if future.cancelled() else future.exception()
+        if error is not None and not isinstance(error, _Stopped):
+            raise error
+
+
+# -- hashing and upload --------------------------------------------------------------------
+
+
+def hash_file(path: Path) -> tuple[str, int]:
+    """``(sha256, size)`` of a file, read in chunks (hashlib releases the GIL meanwhile)."""
+    with path.open("rb") as handle:
+        digest = hashlib.file_digest(handle, "sha256")
+        return digest.hexdigest(), handle.tell()
+
+
+def hash_files(paths: Sequence[Path]) -> list[tuple[str, int]]:
+    """``hash_file`` of every path, in parallel, in order."""
+    with ThreadPoolExecutor(HASH_WORKERS) as pool:
+        return list(pool.map(hash_file, paths))
+
+
+def upload_missing(
+    session: Session, blobs: Mapping[str, tuple[Path, int]], *, progress: bool | None = None
+) -> list[str]:
+    """Ask which of ``blobs`` (sha256 → file, size) the server lacks; send only those, in parallel.
+
+    Returns the digests that were sent.
+    """
+    wanted = [{"sha256": sha, "size": size} for sha, (_, size) in blobs.items()]
+    missing: list[str] = []
+    for start in range(0, len(wanted), MISSING_BATCH):
+        body = {"blobs": wanted[start : start + MISSING_BATCH]}
+        missing += session.request("POST", api_path("blobs", "missing"), json=body)["missing"]
+    missing = [sha for sha in dict.fromkeys(missing) if sha in blobs]
+    total = sum(blobs[sha][1] for sha in missing)
+    with TransferProgress(
+        "Uploading", total_bytes=total, total_files=len(missing), enabled=progress
+    ) as bar:
+        stop = threading.Event()
+        run_parallel([_uploader(session, sha, *blobs[sha], bar, stop) for sha in missing], stop)
+    return missing
+
+
+def _uploader(
+    session: Session,
+    sha256: str,
+    path: Path,
+    size: int,
+    bar: TransferProgress,
+    stop: threading.Event,
+) -> Callable[[], None]:
+    """A task that streams one file as the blob ``sha256`` with its Content-Length."""
+
+    def chunks() -> Iterator[bytes]:
+        sent = 0
+        with path.open("rb") as handle:
+            while chunk := handle.read(CHUNK):
+                check_stop(stop)
+                sent += len(chunk)
+                if sent > size:
+                    break
+                bar.advance(len(chunk))
+                yield chunk
+        if sent != size:
+            raise ValidationError(f"{path} changed while it was being uploaded; log it again")
+
+    def upload() -> None:
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(size),
+            "Accept": "application/json",
+        }
+        with send(session, "PUT", api_path("blobs", sha256), headers=headers, content=chunks()):
+            bar.file_done()
+
+    return upload

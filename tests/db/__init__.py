@@ -1,0 +1,1 @@
+"""Database tests: schema and migrations on SQLite and PostgreSQL."""

@@ -1,0 +1,1 @@
+"""Unit tests of the pure domain rules (cairn.server.domain)."""

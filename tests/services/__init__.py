@@ -1,0 +1,1 @@
+"""Service-layer tests: rules and SQL behaviour below the HTTP layer."""
