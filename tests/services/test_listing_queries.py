@@ -208,7 +208,9 @@ def test_one_page_costs_the_same_few_statements_for_10_or_1000_registries(
     add_registries(state, ids, range(10, 1000))
     large = statement_counts(app_client, state, keys)
     assert large == small, f"statements per page grew with the data: {small} -> {large}"
-    assert max(large.values()) <= 6, large
+    # org membership, the page, the roles of its rows, types, protected aliases, owner teams
+    # and collection counts: seven at most, whatever the number of registries.
+    assert max(large.values()) <= 7, large
 
 
 def test_listing_shows_exactly_the_visible_registries(

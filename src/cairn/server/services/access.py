@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.orm import Session
@@ -46,26 +48,53 @@ def _rank_of(column: SQLColumnExpression[str]) -> ColumnElement[int]:
     return case(RANKS, value=column, else_=-1)
 
 
-def role_sources(org_id: int, user_id: int) -> Any:
-    """(registry id, rank) for every non-admin source of a role in the org (DESIGN §2)."""
+def role_sources(
+    org_id: int, user_id: int, *, only: Sequence[int] | None = None, org_wide: bool = True
+) -> Any:
+    """(registry id, rank) for every non-admin source of a role in the org (DESIGN §2).
+
+    `only` limits it to some registries; `org_wide=False` leaves out organization visibility
+    (what remains are the caller's explicit grants).
+    """
     admin_rank = RegistryRole.ADMIN.rank
-    org_wide = select(Registry.id, literal(RegistryRole.VIEWER.rank)).where(
-        Registry.org_id == org_id, Registry.visibility == Visibility.ORGANIZATION.value
-    )
+    member_of = true() if only is None else RegistryMember.registry_id.in_(list(only))
+    registry_in = true() if only is None else Registry.id.in_(list(only))
     direct = select(RegistryMember.registry_id, _rank_of(RegistryMember.role)).where(
-        RegistryMember.user_id == user_id
+        RegistryMember.user_id == user_id, member_of
     )
     via_team = (
         select(RegistryMember.registry_id, _rank_of(RegistryMember.role))
         .join(TeamMember, TeamMember.team_id == RegistryMember.team_id)
-        .where(TeamMember.user_id == user_id)
+        .where(TeamMember.user_id == user_id, member_of)
     )
     owning_team_admin = (
         select(Registry.id, literal(admin_rank))
         .join(TeamMember, TeamMember.team_id == Registry.owner_team_id)
-        .where(TeamMember.user_id == user_id, TeamMember.role == TeamRole.ADMIN.value)
+        .where(TeamMember.user_id == user_id, TeamMember.role == TeamRole.ADMIN.value, registry_in)
     )
-    return union_all(org_wide, direct, via_team, owning_team_admin)
+    parts = [direct, via_team, owning_team_admin]
+    if org_wide:
+        everyone = select(Registry.id, literal(RegistryRole.VIEWER.rank)).where(
+            Registry.org_id == org_id,
+            Registry.visibility == Visibility.ORGANIZATION.value,
+            registry_in,
+        )
+        parts.insert(0, everyone)
+    return union_all(*parts)
+
+
+def ranks_for(
+    s: Session, user_id: int, org_id: int, org_role: OrgRole, ids: Sequence[int]
+) -> dict[int, RegistryRole]:
+    """The effective role on each of some registries of the org (absent: hidden), one query."""
+    if org_role == OrgRole.ADMIN:
+        return dict.fromkeys(ids, RegistryRole.ADMIN)
+    if not ids:
+        return {}
+    sources = role_sources(org_id, user_id, only=ids).subquery()
+    rid, rank = sources.c[0], sources.c[1]
+    rows = s.execute(select(rid, func.max(rank)).group_by(rid)).all()
+    return {r: ROLE_BY_RANK[k] for r, k in rows if k in ROLE_BY_RANK}
 
 
 def visible_with_rank(org_id: int, user_id: int, org_role: OrgRole) -> Select[int, int]:
@@ -83,11 +112,7 @@ def role_on(
     s: Session, user_id: int, org_id: int, org_role: OrgRole, registry_id: int
 ) -> RegistryRole | None:
     """The highest role a member of the org holds on a registry from any source; None: hidden."""
-    if org_role == OrgRole.ADMIN:
-        return RegistryRole.ADMIN
-    sources = role_sources(org_id, user_id).subquery()
-    rank = s.scalar(select(func.max(sources.c[1])).where(sources.c[0] == registry_id))
-    return ROLE_BY_RANK.get(rank) if rank is not None else None
+    return ranks_for(s, user_id, org_id, org_role, [registry_id]).get(registry_id)
 
 
 def require(

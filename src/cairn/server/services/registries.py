@@ -6,10 +6,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import SQLColumnExpression, select, tuple_
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, func, select, tuple_, union
 from sqlalchemy.orm import Session
 
-from cairn.server.db.models import ProtectedAlias, Registry, RegistryMember, RegistryType, Team
+from cairn.server.db.models import (
+    Collection,
+    ProtectedAlias,
+    Registry,
+    RegistryMember,
+    RegistryType,
+    Team,
+)
 from cairn.server.domain import names
 from cairn.server.domain.errors import ConflictError, PermissionDeniedError, ValidationError
 from cairn.server.domain.filters import parse_filter
@@ -17,11 +24,14 @@ from cairn.server.domain.principal import Principal
 from cairn.server.domain.roles import (
     ORG_ROLES_THAT_CREATE_REGISTRIES,
     Action,
+    OrgRole,
     RegistryRole,
     Visibility,
 )
 from cairn.server.services import access, audit, orgs, teams
 from cairn.server.services.filtering import (
+    AnyRow,
+    Columns,
     compile_filter,
     decode_cursor,
     encode_cursor,
@@ -34,8 +44,19 @@ MAX_PROTECTED = 100
 FILTER_FIELDS: dict[str, type] = {
     "name": str,
     "description": str,
+    "visibility": str,
+    "type": str,
     "created_at": datetime,
     "updated_at": datetime,
+}
+COLUMNS: Columns = {
+    "name": Registry.name,
+    "description": Registry.description,
+    "visibility": Registry.visibility,
+    # A saved accepted type (an all-types registry saves the types in use there).
+    "type": AnyRow(RegistryType.type_name, RegistryType.registry_id == Registry.id),
+    "created_at": Registry.created_at,
+    "updated_at": Registry.updated_at,
 }
 ORDERS = ("name", "created_at", "updated_at")
 
@@ -221,30 +242,76 @@ def list_visible(
         raise ValidationError("per_page must be between 1 and 1000")
     expr = parse_filter(parse_filter_json(filter_json), FILTER_FIELDS)
     key, desc = _order(order)
-    columns: dict[str, SQLColumnExpression[Any]] = {
-        "name": Registry.name,
-        "description": Registry.description,
+    sorts: dict[str, SQLColumnExpression[Any]] = {
+        "name": Registry.name_key,
         "created_at": Registry.created_at,
         "updated_at": Registry.updated_at,
     }
-    sort_col: SQLColumnExpression[Any] = Registry.name_key if key == "name" else columns[key]
-    visible = access.visible_with_rank(org.org.id, actor.user_id, org.role).subquery()
-    query = (
-        select(Registry, visible.c.rank)
-        .join(visible, visible.c.rid == Registry.id)
-        .where(Registry.org_id == org.org.id, compile_filter(expr, columns))
-    )
+    sort_col = sorts[key]
+    condition = and_(Registry.org_id == org.org.id, compile_filter(expr, COLUMNS))
     if cursor:
         value, last_id = decode_cursor(cursor, is_time=key != "name")
         after = tuple_(sort_col, Registry.id)
-        query = query.where(
-            after < tuple_(value, last_id) if desc else after > tuple_(value, last_id)
+        condition = and_(
+            condition, after < tuple_(value, last_id) if desc else after > tuple_(value, last_id)
         )
     ordering = (sort_col.desc(), Registry.id.desc()) if desc else (sort_col, Registry.id)
-    rows = s.execute(query.order_by(*ordering).limit(per_page + 1)).all()
-    page = [(reg, access.ROLE_BY_RANK[rank]) for reg, rank in rows[:per_page]]
+    limit = per_page + 1
+    query = select(Registry).where(condition)
+    if org.role != OrgRole.ADMIN:
+        query = query.where(
+            Registry.id.in_(_page_candidates(org, actor, condition, ordering, limit))
+        )
+    rows = list(s.scalars(query.order_by(*ordering).limit(limit)))
+    ranks = access.ranks_for(
+        s, actor.user_id, org.org.id, org.role, [r.id for r in rows[:per_page]]
+    )
+    page = [(reg, ranks[reg.id]) for reg in rows[:per_page]]
     next_cursor = None
     if len(rows) > per_page:
         last = page[-1][0]
         next_cursor = encode_cursor(last.name_key if key == "name" else getattr(last, key), last.id)
     return views(s, org.org.name, page), next_cursor
+
+
+def _page_candidates(
+    org: orgs.OrgAccess,
+    actor: Principal,
+    condition: ColumnElement[bool],
+    ordering: tuple[Any, ...],
+    limit: int,
+) -> Any:
+    """Ids that can make the page: the first `limit` organization-visible registries in order
+    (read along an index), and the first `limit` the caller was granted. The page is the first
+    `limit` of their union, so its cost follows the page size and the caller's own grants,
+    never the registries hidden from the caller."""
+    everyone = (
+        select(Registry.id)
+        .where(condition, Registry.visibility == Visibility.ORGANIZATION.value)
+        .order_by(*ordering)
+        .limit(limit)
+        .subquery()
+    )
+    sources = access.role_sources(org.org.id, actor.user_id, org_wide=False).subquery()
+    granted = (
+        select(Registry.id)
+        .where(condition, Registry.id.in_(select(sources.c[0])))
+        .order_by(*ordering)
+        .limit(limit)
+        .subquery()
+    )
+    return union(select(everyone.c.id), select(granted.c.id))
+
+
+def collection_counts(s: Session, registry_ids: list[int]) -> dict[int, int]:
+    """How many collections each registry holds, in one query."""
+    if not registry_ids:
+        return {}
+    counts: dict[int, int] = dict(
+        s.execute(
+            select(Collection.registry_id, func.count())
+            .where(Collection.registry_id.in_(registry_ids))
+            .group_by(Collection.registry_id)
+        ).all()
+    )
+    return counts
