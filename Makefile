@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: serve test lint typecheck layers pytest bench clean
+.PHONY: serve test lint typecheck layers pytest chromium bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,11 @@ typecheck: $(STAMP)
 layers: $(STAMP)
 	$(BIN)/lint-imports
 
-pytest: $(STAMP)
+pytest: $(STAMP) chromium
 	$(BIN)/pytest
+
+chromium:  # Debian's Chromium, for the Playwright web tests (tests/web)
+	scripts/ensure-chromium.sh
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.registries --backend both

@@ -47,7 +47,7 @@ from cairn.server.db.models import (
 from cairn.server.domain.principal import Principal
 from cairn.server.domain.roles import Action, OrgRole, TeamRole
 from cairn.server.http.deps import AppState
-from cairn.server.http.identity import principal
+from cairn.server.http.identity import principal, session_principal
 from cairn.server.services import accounts, keys, orgs, registries, registry_members, teams
 from cairn.server.services.registry_members import MemberSpec
 from cairn.server.settings import Settings
@@ -187,12 +187,22 @@ def registry_endpoints(app: FastAPI) -> list[Endpoint]:
 
 
 def depends_on_principal(dependant: Dependant | None) -> bool:
-    """Whether http.identity.principal is anywhere in the dependency tree."""
+    """Whether http.identity.principal (API key) or session_principal (web) guards the route."""
+    return depends_on(dependant, principal) or depends_on_session(dependant)
+
+
+def depends_on_session(dependant: Dependant | None) -> bool:
+    """Whether http.identity.session_principal (a web page's sign-in) is in the tree."""
+    return depends_on(dependant, session_principal)
+
+
+def depends_on(dependant: Dependant | None, call: object) -> bool:
+    """Whether `call` is anywhere in the dependency tree."""
     if dependant is None:
         return False
-    if dependant.call is principal:
+    if dependant.call is call:
         return True
-    return any(depends_on_principal(d) for d in dependant.dependencies)
+    return any(depends_on(d, call) for d in dependant.dependencies)
 
 
 def fill(template: str, **values: str) -> str:

@@ -9,13 +9,17 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from cairn.server.api.routing import API_PREFIX, PUBLIC_ROUTES
-from cairn.server.db.models import ApiKey
-from cairn.server.services import accounts, keys
+from cairn.server.db.models import ApiKey, WebSession
+from cairn.server.http.identity import SESSION_COOKIE, principal
+from cairn.server.services import accounts, keys, web_sessions
 from tests.api import cast
 from tests.api.cast import Endpoint
 
 ENDPOINTS = cast.endpoints(cast.static_app())
-GUARDED = [e for e in ENDPOINTS if e.key not in PUBLIC_ROUTES]
+PRIVATE = [e for e in ENDPOINTS if e.key not in PUBLIC_ROUTES]
+# API routes answer strangers 401; web pages (guarded by the session) send them to sign in.
+GUARDED = [e for e in PRIVATE if not cast.depends_on_session(e.dependant)]
+WEB_GUARDED = [e for e in PRIVATE if cast.depends_on_session(e.dependant)]
 TEAM, PROJECT, ARTIFACT, COLLECTION, ALIAS = "census-team", "p", "a", "c", "staging"
 PAYLOAD = b"census bytes"
 # What a stranger presents: nothing, a key never issued, junk, and malformed headers.
@@ -66,7 +70,8 @@ def test_census_sees_every_mount_and_every_documented_operation(app: FastAPI) ->
 
 def test_every_route_with_a_body_has_a_valid_sample() -> None:
     for e in ENDPOINTS:
-        cast.sample_request(e)  # fails naming a JSON route without a sample body
+        if e.path.startswith(API_PREFIX):  # web pages take forms, sampled by their own test
+            cast.sample_request(e)  # fails naming a JSON route without a sample body
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +144,7 @@ def test_every_guarded_route_has_plausible_path_values(
     world: tuple[cast.World, dict[str, str]],
 ) -> None:
     known = {*world[1], "name"}
-    unknown = sorted({p for e in GUARDED for p in cast.path_params(e.path)} - known)
+    unknown = sorted({p for e in PRIVATE for p in cast.path_params(e.path)} - known)
     assert not unknown, f"add plausible values for path parameters {unknown}"
 
 
@@ -148,3 +153,62 @@ def test_spare_key_is_the_one_in_the_paths(world: tuple[cast.World, dict[str, st
     with w.state.readers() as s:
         name = s.scalar(select(ApiKey.name).where(ApiKey.id == int(values["key_id"])))
     assert name == "spare", "the key_id path value must not be the admin's working key"
+
+
+def test_web_pages_are_guarded_by_the_session_only() -> None:
+    assert WEB_GUARDED, "the census finds the web pages"
+    both = [describe(e) for e in WEB_GUARDED if cast.depends_on(e.dependant, principal)]
+    assert not both, f"web pages must not accept API keys: {both}"
+
+
+def open_session(w: cast.World) -> tuple[str, str]:
+    """(cookie token, CSRF token) of a fresh web session of `admin`."""
+    with w.state.writers() as s, s.begin():
+        token = web_sessions.open_session(s, accounts.get_user(s, "admin"), None)
+    with w.state.readers() as s:
+        csrf = s.scalar(select(WebSession.csrf_secret).order_by(WebSession.id.desc()).limit(1))
+    assert csrf is not None
+    return token, csrf
+
+
+@pytest.mark.parametrize("route", WEB_GUARDED, ids=describe)
+def test_web_page_sends_strangers_to_sign_in(
+    route: Endpoint, world: tuple[cast.World, dict[str, str]]
+) -> None:
+    w, values = world
+    path = plausible_path(route, values)
+    strangers = {
+        "anonymous": {},
+        "unknown_session": {"Cookie": f"{SESSION_COOKIE}={'s' * 43}"},
+        "api_key_as_bearer": {"Authorization": f"Bearer {w.admin_key}"},
+        "api_key_as_cookie": {"Cookie": f"{SESSION_COOKIE}={w.admin_key}"},
+    }
+    w.client.cookies.clear()
+    for label, headers in strangers.items():
+        resp = w.client.request(route.method, path, headers=headers, follow_redirects=False)
+        assert resp.status_code == 303, f"{label}: {resp.status_code} {resp.text[:300]}"
+        location = resp.headers["location"]
+        assert location.startswith("/login"), label
+        if route.method == "GET":
+            assert location.startswith("/login?next=%2F"), label
+    token, csrf = open_session(w)
+    signed_in = {"Cookie": f"{SESSION_COOKIE}={token}"}
+    if route.method == "POST":  # a state-changing page: the CSRF token and the origin count
+        refused = [
+            ("no_token", signed_in, {}),
+            ("wrong_token", signed_in, {"csrf_token": "x" * 43}),
+            ("cross_site", {**signed_in, "Sec-Fetch-Site": "cross-site"}, {"csrf_token": csrf}),
+            ("foreign_origin", {**signed_in, "Origin": "http://evil.test"}, {"csrf_token": csrf}),
+        ]
+        for label, headers, form in refused:
+            resp = w.client.post(path, headers=headers, data=form, follow_redirects=False)
+            assert resp.status_code == 403, f"{label}: {resp.status_code} {resp.text[:300]}"
+    data = {"csrf_token": csrf} if route.method == "POST" else None
+    resp = w.client.request(
+        route.method, path, headers=signed_in, data=data, follow_redirects=False
+    )
+    assert resp.status_code < 500, resp.text[:500]
+    if route.path == "/logout":  # the one page whose success is going to sign in
+        assert f'{SESSION_COOKIE}=""' in resp.headers["set-cookie"]
+    else:
+        assert not resp.headers.get("location", "").startswith("/login"), "a live session counts"

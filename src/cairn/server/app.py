@@ -27,6 +27,7 @@ from cairn.server.http.deps import AppState
 from cairn.server.http.middleware import EdgeGuard
 from cairn.server.services import generation, provisioning
 from cairn.server.settings import Settings
+from cairn.server.web import site
 
 ROUTERS = (
     auth,
@@ -84,7 +85,9 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     for module in ROUTERS:
         api.include_router(module.router)
     app.include_router(api)
-    errors.install(app)
+    app.include_router(site.router)
+    app.mount(site.STATIC_PATH, site.static_files(), name="static")
+    errors.install(app, page=site.error_page)
     app.add_middleware(EdgeGuard, settings=settings)
     return app
 

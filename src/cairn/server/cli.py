@@ -118,7 +118,10 @@ def upgrade(revision: str) -> None:
       CAIRN_DATABASE_URL=postgresql://cairn@db/cairn cairn db upgrade
     """
     state = build_state(Settings())
-    schema.upgrade(state.engine, revision)
+    try:
+        schema.upgrade(state.engine, revision)
+    finally:
+        state.engine.dispose()
     click.echo(f"database at {revision}")
 
 
@@ -147,7 +150,10 @@ def gc(grace_hours: float, dry_run: bool) -> None:
       cairn admin gc --grace-hours 24 --dry-run
     """
     state = build_state(Settings())
-    report = collect(state.writers, state.blobs, timedelta(hours=grace_hours), dry_run=dry_run)
+    try:
+        report = collect(state.writers, state.blobs, timedelta(hours=grace_hours), dry_run=dry_run)
+    finally:
+        state.engine.dispose()
     verb = "would delete" if dry_run else "deleted"
     click.echo(
         f"{verb} {report.blobs} blob(s), {report.bytes} bytes; {report.orphans} orphaned "

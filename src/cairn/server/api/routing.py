@@ -9,7 +9,8 @@ from cairn.server.domain.roles import Action
 API_PREFIX = "/api/v1"
 ACTION_KEY = "x-cairn-action"
 
-# Every route not listed here must depend on http.identity.principal (the census test checks).
+# Every route not listed here must depend on http.identity.principal (API) or
+# http.identity.session_principal (web pages); the census test checks.
 PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
     {
         ("GET", f"{API_PREFIX}/health"),
@@ -17,6 +18,10 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/openapi.json"),
         ("GET", "/docs"),
         ("GET", "/docs/oauth2-redirect"),
+        ("GET", "/"),  # redirects to /registry
+        ("GET", "/login"),
+        ("POST", "/login"),
+        ("GET", "/static"),  # vendored htmx, stylesheet, script
     }
 )
 

@@ -122,6 +122,20 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class WebSession(Base):
+    """A signed-in browser: only a hash of its cookie token is stored, with its CSRF secret."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    __table_args__ = (AUTOINCREMENT,)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class Registry(Base):
     """An organization-owned, curated catalogue of collections."""
 
@@ -142,7 +156,10 @@ class Registry(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     __table_args__ = (
         UniqueConstraint("org_id", "name_key"),
-        Index("ix_registries_org_visibility", "org_id", "visibility", "id"),
+        # Listing reads organization-visible registries along these, in each sort order.
+        Index("ix_registries_org_visibility", "org_id", "visibility", "name_key", "id"),
+        Index("ix_registries_org_vis_created", "org_id", "visibility", "created_at", "id"),
+        Index("ix_registries_org_vis_updated", "org_id", "visibility", "updated_at", "id"),
         Index("ix_registries_org_created", "org_id", "created_at", "id"),
         Index("ix_registries_org_updated", "org_id", "updated_at", "id"),
         CheckConstraint("visibility IN ('restricted', 'organization')", name="visibility"),

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -46,46 +47,54 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
     )
 
 
-def install(app: FastAPI) -> None:
-    """Register the handlers that turn every error into the standard body."""
+# Renders an error as a page for requests it owns (the web UI), or returns None for JSON.
+PageRenderer = Callable[[Request, int, str], Response | None]
+
+
+def install(app: FastAPI, page: PageRenderer | None = None) -> None:
+    """Register the handlers that turn every error into the standard body (or an error page)."""
+
+    def respond(request: Request, status: int, code: str, message: str) -> Response:
+        shown = page(request, status, message) if page is not None else None
+        return shown if shown is not None else error_response(status, code, message)
 
     @app.exception_handler(errors.CairnError)
-    async def _domain(_: Request, exc: errors.CairnError) -> JSONResponse:
-        return error_response(STATUS.get(type(exc), 400), exc.code, exc.message)
+    async def _domain(request: Request, exc: errors.CairnError) -> Response:
+        return respond(request, STATUS.get(type(exc), 400), exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(422, "validation_error", describe_validation(exc))
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        return respond(request, 422, "validation_error", describe_validation(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = CODES_BY_STATUS.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return error_response(exc.status_code, code, message)
+        return respond(request, exc.status_code, code, message)
 
     @app.exception_handler(IntegrityError)
-    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+    async def _integrity(request: Request, exc: IntegrityError) -> Response:
         # A concurrent request won a uniqueness race the service had checked for.
         log.info("integrity error mapped to 409: %s", exc.orig)
-        return error_response(409, "conflict", "conflicts with a concurrent change; try again")
+        return respond(request, 409, "conflict", "conflicts with a concurrent change; try again")
 
     @app.exception_handler(DataError)
-    async def _data(_: Request, exc: DataError) -> JSONResponse:
+    async def _data(request: Request, exc: DataError) -> Response:
         # The database refused a value the checks let through (a regex its dialect rejects, a
         # number out of its range): the request is at fault, not the server.
         log.info("database refused a value: %s", exc.orig)
-        return error_response(422, "validation_error", "a value is malformed or out of range")
+        return respond(request, 422, "validation_error", "a value is malformed or out of range")
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeoutError)
-    async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+    async def _unavailable(request: Request, exc: Exception) -> Response:
         log.warning("database unavailable: %s", exc)
-        return error_response(503, "unavailable", "the database is unavailable; try again")
+        return respond(request, 503, "unavailable", "the database is unavailable; try again")
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", exc_info=exc)
-        return error_response(500, "internal_error", "internal server error")
+        return respond(request, 500, "internal_error", "internal server error")
 
 
 def describe_validation(exc: RequestValidationError) -> str:

@@ -1,4 +1,4 @@
-"""ASGI middleware: Host allow-list, JSON-only bodies with a size cap, security headers."""
+"""ASGI middleware: Host allow-list, JSON-only API bodies, body size caps, security headers."""
 
 from __future__ import annotations
 
@@ -55,11 +55,11 @@ class EdgeGuard:
             if problem is not None:
                 await _reject(send, *problem)
                 return
-        elif path.startswith("/api/") and scope["method"].encode() in BODY_METHODS:
+        elif scope["method"].encode() in BODY_METHODS:  # JSON for the API, forms for the web UI
             length = headers.get(b"content-length")
             has_body = (length not in (None, b"0")) or b"transfer-encoding" in headers
             ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-            if has_body and ctype != b"application/json":
+            if path.startswith("/api/") and has_body and ctype != b"application/json":
                 await _reject(
                     send, 415, "unsupported_media_type", "send the body as application/json"
                 )

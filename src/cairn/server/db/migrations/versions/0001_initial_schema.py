@@ -298,7 +298,19 @@ def upgrade() -> None:
             "ix_registries_org_updated", ["org_id", "updated_at", "id"], unique=False
         )
         batch_op.create_index(
-            "ix_registries_org_visibility", ["org_id", "visibility", "id"], unique=False
+            "ix_registries_org_visibility",
+            ["org_id", "visibility", "name_key", "id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_registries_org_vis_created",
+            ["org_id", "visibility", "created_at", "id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_registries_org_vis_updated",
+            ["org_id", "visibility", "updated_at", "id"],
+            unique=False,
         )
         batch_op.create_index(
             batch_op.f("ix_registries_owner_team_id"), ["owner_team_id"], unique=False
@@ -641,6 +653,8 @@ def downgrade() -> None:
     op.drop_table("team_members")
     with op.batch_alter_table("registries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_registries_owner_team_id"))
+        batch_op.drop_index("ix_registries_org_vis_updated")
+        batch_op.drop_index("ix_registries_org_vis_created")
         batch_op.drop_index("ix_registries_org_visibility")
         batch_op.drop_index("ix_registries_org_updated")
         batch_op.drop_index("ix_registries_org_created")
