@@ -1,0 +1,631 @@
+"""Transfer speed through a real `cairn server` vs dd and cp; server peak RSS; re-push bytes."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+import cairn
+from bench import _proc
+from cairn.client._transfer import hash_files
+
+MB = 1_000_000
+MIB = 1 << 20
+GIB = 1 << 30
+CHUNK = 4 * MIB
+RAW_WORKERS = 8  # the SDK's TRANSFER_WORKERS: raw runs use the same parallelism
+PROJECT = "admin/bench"
+TARGET_UPLOAD = 0.8
+TARGET_DOWNLOAD = 0.5
+TARGET_REPUSH_BYTES = MIB
+T = TypeVar("T")
+
+
+# -- page cache ------------------------------------------------------------------------------
+
+
+def drop_caches() -> bool:
+    """`sync; echo 3 > /proc/sys/vm/drop_caches`; whether the kernel accepted it."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError:
+        return False
+    return True
+
+
+@dataclass
+class Cold:
+    """Drops the page cache before every timed transfer, when allowed; the same for all."""
+
+    enabled: bool
+    worked: bool | None = None
+
+    def __call__(self) -> None:
+        if not self.enabled:
+            os.sync()
+            return
+        ok = drop_caches()
+        self.worked = ok if self.worked is None else (self.worked and ok)
+
+
+# -- data ------------------------------------------------------------------------------------
+
+
+def write_random(path: Path, size: int, rng: random.Random) -> None:
+    """`size` pseudo-random bytes (incompressible, distinct per file)."""
+    with path.open("wb") as out:
+        left = size
+        while left:
+            n = min(CHUNK, left)
+            out.write(rng.randbytes(n))
+            left -= n
+
+
+def stamp(paths: Sequence[Path], tag: str) -> None:
+    """Overwrite each file's first 32 bytes so its content (and sha256) is new to the server."""
+    for i, path in enumerate(paths):
+        head = f"{tag}:{i}:".encode().ljust(32, b"#")[:32]
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.pwrite(fd, head, 0)
+        finally:
+            os.close(fd)
+
+
+def sha256_of(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A set of source files transferred as one artifact."""
+
+    key: str
+    label: str
+    root: Path
+    files: list[Path]
+    size: int  # bytes of each file
+
+    @property
+    def total(self) -> int:
+        return self.size * len(self.files)
+
+
+def make_scenarios(work: Path, size_gib: float, count: int, file_mib: float) -> list[Scenario]:
+    rng = random.Random(20240601)
+    big_root = work / "src-big"
+    big_root.mkdir()
+    big = big_root / "model.bin"
+    big_size = int(size_gib * GIB)
+    write_random(big, big_size, rng)
+    many_root = work / "src-many"
+    many_root.mkdir()
+    small = int(file_mib * MIB)
+    files = []
+    for i in range(count):
+        path = many_root / f"shard-{i:05d}.bin"
+        write_random(path, small, rng)
+        files.append(path)
+    return [
+        Scenario("one_big_file", f"1 file of {size_gib:g} GiB", big_root, [big], big_size),
+        Scenario("many_files", f"{count} files of {file_mib:g} MiB", many_root, files, small),
+    ]
+
+
+# -- timing ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    """One timed transfer: wall seconds, bytes, CPU of the server and of this process."""
+
+    seconds: float
+    nbytes: int
+    server_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mb_s(self) -> float:
+        return self.nbytes / MB / self.seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seconds": round(self.seconds, 3),
+            "bytes": self.nbytes,
+            "mb_s": round(self.mb_s, 1),
+            "server_cpu_s": round(self.server_cpu_s, 2),
+            "client_cpu_s": round(self.client_cpu_s, 2),
+            **self.extra,
+        }
+
+
+def timed(
+    action: Callable[[], object], nbytes: int, server: _proc.CairnServer | None = None
+) -> Sample:
+    """Run `action` once; its wall time and the CPU it cost on both sides."""
+    pids = server.pids() if server else []
+    server_before = _proc.cpu_seconds(pids)
+    client_before = time.process_time()
+    start = time.perf_counter()
+    action()
+    seconds = time.perf_counter() - start
+    return Sample(
+        seconds,
+        nbytes,
+        server_cpu_s=_proc.cpu_seconds(pids) - server_before,
+        client_cpu_s=time.process_time() - client_before,
+    )
+
+
+# -- reference copies ----------------------------------------------------------------------
+
+
+def dd_copy(sources: Sequence[Path], target: Path) -> None:
+    """`dd if=src of=dst bs=4M conv=fsync` for every source (one process per file)."""
+    target.mkdir()
+    for src in sources:
+        subprocess.run(
+            ["dd", f"if={src}", f"of={target / src.name}", "bs=4M", "conv=fsync", "status=none"],
+            check=True,
+        )
+
+
+def dd_in_process(sources: Sequence[Path], target: Path) -> None:
+    """What dd bs=4M conv=fsync does, per file, without starting a process per file."""
+    target.mkdir()
+    for src in sources:
+        with src.open("rb", buffering=0) as inp, (target / src.name).open("xb", 0) as out:
+            while block := inp.read(CHUNK):
+                out.write(block)
+            os.fsync(out.fileno())
+
+
+def cp_copy(scenario: Scenario, target: Path) -> None:
+    """A plain `cp` of the file, or `cp -r` of the folder of files."""
+    if len(scenario.files) == 1:
+        target.mkdir()
+        subprocess.run(["cp", str(scenario.files[0]), str(target)], check=True)
+    else:
+        subprocess.run(["cp", "-r", str(scenario.root), str(target)], check=True)
+
+
+# -- raw httpx -------------------------------------------------------------------------------
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb", buffering=0) as handle:
+        while chunk := handle.read(MIB):
+            yield chunk
+
+
+def raw_put(client: httpx.Client, blobs: Sequence[tuple[Path, str, int]]) -> None:
+    """PUT /blobs/{sha256} for every file, streamed from disk, on RAW_WORKERS connections."""
+
+    def one(blob: tuple[Path, str, int]) -> None:
+        path, sha, size = blob
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        response = client.put(f"/blobs/{sha}", content=_file_chunks(path), headers=headers)
+        _proc.expect(response, 201)
+
+    _run_all(one, blobs)
+
+
+def raw_get(client: httpx.Client, urls: Sequence[tuple[str, Path]]) -> None:
+    """GET every file URL and stream it to its target file (no hashing)."""
+
+    def one(item: tuple[str, Path]) -> None:
+        url, target = item
+        with client.stream("GET", url) as response, target.open("wb", buffering=0) as out:
+            _proc.expect(response, 200)
+            for chunk in response.iter_raw(MIB):
+                out.write(chunk)
+
+    _run_all(one, urls)
+
+
+def _run_all(task: Callable[[T], None], items: Sequence[T]) -> None:
+    if len(items) == 1:
+        task(items[0])
+        return
+    with ThreadPoolExecutor(RAW_WORKERS) as pool:
+        for _ in pool.map(task, items):
+            pass
+
+
+# -- re-push: bytes on the wire ------------------------------------------------------------
+
+
+class _CountingStream(httpx.SyncByteStream):
+    def __init__(self, inner: Any, add: Callable[[int], None]) -> None:
+        self.inner = inner
+        self.add = add
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.inner:
+            self.add(len(chunk))
+            yield chunk
+
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if close is not None:
+            close()
+
+
+class CountingTransport(httpx.BaseTransport):
+    """Counts HTTP/1.1 bytes as sent and received: request/status lines, headers and bodies."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.sent = 0
+        self.received = 0
+        self.requests: list[str] = []
+
+    def _add_sent(self, n: int) -> None:
+        self.sent += n
+
+    def _add_received(self, n: int) -> None:
+        self.received += n
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        target = request.url.raw_path.decode()
+        head = f"{request.method} {target} HTTP/1.1\r\n".encode()
+        head += b"".join(k + b": " + v + b"\r\n" for k, v in request.headers.raw) + b"\r\n"
+        self.sent += len(head)
+        self.requests.append(f"{request.method} {request.url.path}")
+        request.stream = _CountingStream(request.stream, self._add_sent)
+        response = self.inner.handle_request(request)
+        status = f"HTTP/1.1 {response.status_code} {response.reason_phrase}\r\n".encode()
+        status += b"".join(k + b": " + v + b"\r\n" for k, v in response.headers.raw) + b"\r\n"
+        self.received += len(status)
+        response.stream = _CountingStream(response.stream, self._add_received)
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+# -- one repetition --------------------------------------------------------------------------
+
+
+def artifact_of(scenario: Scenario, name: str) -> cairn.Artifact:
+    art = cairn.Artifact(name, type="model")
+    if len(scenario.files) == 1:
+        art.add_file(scenario.files[0])
+    else:
+        art.add_dir(scenario.root)
+    return art
+
+
+def _check_download(target: Path, scenario: Scenario) -> None:
+    found = [p for p in target.rglob("*") if p.is_file()]
+    if len(found) != len(scenario.files) or any(p.stat().st_size != scenario.size for p in found):
+        raise RuntimeError(f"download into {target} is incomplete: {len(found)} files")
+
+
+def one_repetition(scenario: Scenario, rep: int, work: Path, cold: Cold) -> dict[str, Any]:
+    """Reference copies, then SDK and raw transfers through a fresh server; its peak RSS."""
+    out: dict[str, Any] = {}
+    scratch = work / f"scratch-{scenario.key}-{rep}"
+    scratch.mkdir()
+    try:
+        stamp(scenario.files, f"dd-{scenario.key}-{rep}")
+        if len(scenario.files) == 1:
+            cold()
+            out["dd"] = timed(lambda: dd_copy(scenario.files, scratch / "dd"), scenario.total)
+        else:
+            cold()
+            out["dd"] = timed(lambda: dd_in_process(scenario.files, scratch / "dd"), scenario.total)
+            cold()
+            out["dd_processes"] = timed(
+                lambda: dd_copy(scenario.files, scratch / "dd-proc"), scenario.total
+            )
+        cold()
+        out["cp"] = timed(lambda: cp_copy(scenario, scratch / "cp"), scenario.total)
+        for name in ("dd", "dd-proc", "cp"):
+            shutil.rmtree(scratch / name, ignore_errors=True)
+
+        with _proc.cairn_server(scratch / "server") as server:
+            out.update(_through_server(scenario, rep, scratch, server, cold))
+            out["memory"] = server.memory()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return out
+
+
+def _through_server(
+    scenario: Scenario, rep: int, scratch: Path, server: _proc.CairnServer, cold: Cold
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    key = _proc.admin_key(server.base_url)
+    name = f"{scenario.key.replace('_', '-')}-{rep}"
+    with cairn.Api(base_url=server.base_url, api_key=key, organization="default") as api:
+        # SDK upload: hash, ask what is missing, send it, commit the version
+        stamp(scenario.files, f"sdk-{scenario.key}-{rep}")
+        cold()
+        out["sdk_hash"] = timed(lambda: hash_files(scenario.files), scenario.total)
+        cold()
+        versions: list[cairn.Version] = []
+        out["sdk_upload"] = timed(
+            lambda: versions.append(
+                api.log_artifact(artifact_of(scenario, name), PROJECT, progress=False)
+            ),
+            scenario.total,
+            server,
+        )
+        version = versions[0]
+
+        # re-push of identical content: every byte the SDK sends and receives
+        counter = CountingTransport()
+        with (
+            httpx.Client(transport=counter, timeout=600, trust_env=False) as client,
+            cairn.Api(
+                base_url=server.base_url, api_key=key, organization="default", client=client
+            ) as counted,
+        ):
+            again: list[cairn.Version] = []
+            repush = timed(
+                lambda: again.append(
+                    counted.log_artifact(artifact_of(scenario, name), PROJECT, progress=False)
+                ),
+                scenario.total,
+                server,
+            )
+        repush.extra = {
+            "bytes_sent": counter.sent,
+            "bytes_received": counter.received,
+            "wire_bytes": counter.sent + counter.received,
+            "requests": counter.requests,
+            "same_version": again[0].ref == version.ref,
+            "ref": again[0].ref,
+        }
+        out["repush"] = repush
+
+        # SDK download: resolve, then verified parallel download, no cache
+        target = scratch / "sdk-download"
+        cold()
+        out["sdk_download"] = timed(
+            lambda: api.artifact(version.ref).download(target, cache=False, progress=False),
+            scenario.total,
+            server,
+        )
+        _check_download(target, scenario)
+        shutil.rmtree(target)
+
+    with _proc.api_client(server.base_url, key, timeout=600) as client:
+        # raw PUT of new content (the server has not seen it), digests computed beforehand
+        stamp(scenario.files, f"raw-{scenario.key}-{rep}")
+        blobs = [(p, sha256_of(p), scenario.size) for p in scenario.files]
+        cold()
+        out["raw_upload"] = timed(lambda: raw_put(client, blobs), scenario.total, server)
+
+        # raw GET of the version the SDK logged, streamed to files
+        target = scratch / "raw-download"
+        target.mkdir()
+        files = _proc.expect(
+            client.get(f"/projects/{PROJECT}/artifacts/{name}/versions/{version.version}"),
+            200,
+        ).json()["files"]
+        base = f"/projects/{PROJECT}/artifacts/{name}/versions/{version.version}/files/"
+        urls = [(base + f["sha256"], target / f"f{i}") for i, f in enumerate(files)]
+        cold()
+        out["raw_download"] = timed(lambda: raw_get(client, urls), scenario.total, server)
+        _check_download(target, scenario)
+        shutil.rmtree(target)
+    return out
+
+
+# -- report ----------------------------------------------------------------------------------
+
+KINDS = (
+    ("dd", "dd bs=4M conv=fsync (durable write)"),
+    ("dd_processes", "dd per file, one process each"),
+    ("cp", "cp (read + page-cache write)"),
+    ("sdk_hash", "SDK hashing pass alone (read + sha256)"),
+    ("sdk_upload", "SDK log_artifact (hash+missing+PUT+commit)"),
+    ("raw_upload", f"raw httpx PUT ({RAW_WORKERS} threads when many files)"),
+    ("sdk_download", "SDK artifact().download(cache=False)"),
+    ("raw_download", f"raw httpx GET ({RAW_WORKERS} threads when many files)"),
+)
+
+
+def summarize(scenario: Scenario, reps: list[dict[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {"label": scenario.label, "files": len(scenario.files)}
+    result["bytes"] = scenario.total
+    medians: dict[str, float] = {}
+    for kind, label in KINDS:
+        samples: list[Sample] = [r[kind] for r in reps if kind in r]
+        if not samples:
+            continue
+        medians[kind] = _proc.median([s.mb_s for s in samples])
+        result[kind] = {
+            "what": label,
+            "median_mb_s": round(medians[kind], 1),
+            "median_seconds": round(_proc.median([s.seconds for s in samples]), 3),
+            "runs": [s.as_dict() for s in samples],
+        }
+    result["ratios"] = {
+        "sdk_upload_over_dd": round(medians["sdk_upload"] / medians["dd"], 3),
+        "raw_upload_over_dd": round(medians["raw_upload"] / medians["dd"], 3),
+        "sdk_download_over_cp": round(medians["sdk_download"] / medians["cp"], 3),
+        "raw_download_over_cp": round(medians["raw_download"] / medians["cp"], 3),
+    }
+    repush: list[Sample] = [r["repush"] for r in reps]
+    result["repush"] = {
+        "median_wire_bytes": int(_proc.median([s.extra["wire_bytes"] for s in repush])),
+        "median_seconds": round(_proc.median([s.seconds for s in repush]), 3),
+        "runs": [s.as_dict() for s in repush],
+    }
+    memories: list[_proc.Memory] = [r["memory"] for r in reps]
+    result["server_memory"] = {
+        "peak_hwm_mib": max(m.hwm_mib for m in memories),
+        "median_hwm_mib": _proc.median([m.hwm_mib for m in memories]),
+        "runs": [m.as_dict() for m in memories],
+    }
+    return result
+
+
+def _verdict(ok: bool) -> str:
+    return "OK" if ok else "MISSED"
+
+
+def print_report(summary: dict[str, Any]) -> None:
+    scenarios: dict[str, dict[str, Any]] = summary["scenarios"]
+    keys = list(scenarios)
+    print()
+    print("Throughput, MB/s (10^6 bytes/s), median of", summary["repeats"], "runs [all runs]")
+    head = f"{'':46}" + "".join(f"{scenarios[k]['label']:>34}" for k in keys)
+    print(head)
+    for kind, label in KINDS:
+        cells = []
+        for k in keys:
+            entry = scenarios[k].get(kind)
+            if entry is None:
+                cells.append(f"{'-':>34}")
+                continue
+            runs = ", ".join(f"{r['mb_s']:.0f}" for r in entry["runs"])
+            cells.append(f"{entry['median_mb_s']:>14.1f} [{runs}]".rjust(34))
+        print(f"{label:46}" + "".join(cells))
+    print()
+    print(f"{'Ratio (target)':46}" + "".join(f"{scenarios[k]['label']:>34}" for k in keys))
+    for key, label, target in (
+        ("sdk_upload_over_dd", f"SDK upload / dd (>= {TARGET_UPLOAD})", TARGET_UPLOAD),
+        ("raw_upload_over_dd", f"raw upload / dd (>= {TARGET_UPLOAD})", TARGET_UPLOAD),
+        ("sdk_download_over_cp", f"SDK download / cp (>= {TARGET_DOWNLOAD})", TARGET_DOWNLOAD),
+        ("raw_download_over_cp", f"raw download / cp (>= {TARGET_DOWNLOAD})", TARGET_DOWNLOAD),
+    ):
+        cells = []
+        for k in keys:
+            value = scenarios[k]["ratios"][key]
+            cells.append(f"{value:.2f} {_verdict(value >= target)}".rjust(34))
+        print(f"{label:46}" + "".join(cells))
+    print()
+    print(f"{'Server (1 worker)':46}" + "".join(f"{scenarios[k]['label']:>34}" for k in keys))
+    print(
+        f"{'peak RSS, VmHWM of server tree, MiB (max)':46}"
+        + "".join(f"{scenarios[k]['server_memory']['peak_hwm_mib']:>34.1f}" for k in keys)
+    )
+    print(
+        f"{'re-push identical content: wire bytes':46}"
+        + "".join(
+            f"{scenarios[k]['repush']['median_wire_bytes']:>26,} "
+            f"{_verdict(scenarios[k]['repush']['median_wire_bytes'] < TARGET_REPUSH_BYTES):>7}"
+            for k in keys
+        )
+    )
+    print(
+        f"{'re-push identical content: seconds':46}"
+        + "".join(f"{scenarios[k]['repush']['median_seconds']:>34.2f}" for k in keys)
+    )
+    big = scenarios[keys[0]]["server_memory"]["peak_hwm_mib"]
+    many = scenarios[keys[-1]]["server_memory"]["peak_hwm_mib"]
+    print(
+        f"\npeak RSS {keys[0]} / {keys[-1]}: {big / many:.2f} "
+        f"(must not grow with file size: {_verdict(big <= many * 1.15)})"
+    )
+    print(
+        f"page cache dropped before every timed transfer: {summary['drop_caches']}; "
+        f"load average start {summary['load_start']} end {summary['load_end']}"
+    )
+
+
+def _serializable(reps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for r in reps:
+        out.append(
+            {k: (v.as_dict() if isinstance(v, Sample | _proc.Memory) else v) for k, v in r.items()}
+        )
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size-gib", type=float, default=1.0, help="size of the one big file")
+    parser.add_argument("--files", type=int, default=1000, help="number of small files")
+    parser.add_argument("--file-mib", type=float, default=1.0, help="size of each small file")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workdir", type=Path, default=Path("/work"), help="temp data here")
+    parser.add_argument("--no-drop-caches", action="store_true", help="keep the page cache")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="JSON (bench/results/transfers.json)"
+    )
+    args = parser.parse_args(argv)
+    _proc.install_sigterm()
+
+    data_bytes = int(args.size_gib * GIB) + int(args.files * args.file_mib * MIB)
+    need = 2 * data_bytes + 2 * max(int(args.size_gib * GIB), int(args.files * args.file_mib * MIB))
+    free = shutil.disk_usage(args.workdir).free
+    if free < need * 1.2:
+        print(f"need ~{need / GIB:.1f} GiB free under {args.workdir}, have {free / GIB:.1f}")
+        return 2
+    started = time.monotonic()
+    load_start = _proc.loadavg()
+    cold = Cold(enabled=not args.no_drop_caches)
+    work = Path(tempfile.mkdtemp(prefix="cairn-bench-transfers-", dir=args.workdir))
+    print(f"work dir {work} ({free / GIB:.0f} GiB free, ~{need / GIB:.1f} GiB needed)")
+    try:
+        scenarios = make_scenarios(work, args.size_gib, args.files, args.file_mib)
+        print(f"generated {data_bytes / GIB:.2f} GiB of random data")
+        results: dict[str, Any] = {}
+        raw: dict[str, Any] = {}
+        for scenario in scenarios:
+            reps = []
+            for rep in range(args.repeats):
+                t0 = time.monotonic()
+                reps.append(one_repetition(scenario, rep, work, cold))
+                r = reps[-1]
+                took = time.monotonic() - t0
+                print(
+                    f"{scenario.label}, run {rep + 1}/{args.repeats} ({took:.0f} s):"
+                    f" dd {r['dd'].mb_s:.0f}, cp {r['cp'].mb_s:.0f}, SDK up "
+                    f"{r['sdk_upload'].mb_s:.0f}, raw up {r['raw_upload'].mb_s:.0f}, SDK down "
+                    f"{r['sdk_download'].mb_s:.0f}, raw down {r['raw_download'].mb_s:.0f} MB/s;"
+                    f" re-push {r['repush'].extra['wire_bytes']:,} B; server peak RSS "
+                    f"{r['memory'].hwm_mib:.0f} MiB",
+                    flush=True,
+                )
+            results[scenario.key] = summarize(scenario, reps)
+            raw[scenario.key] = _serializable(reps)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    summary: dict[str, Any] = {
+        "benchmark": "transfers",
+        "machine": _proc.machine(),
+        "disk": {"workdir": str(args.workdir), "free_gib_at_start": round(free / GIB, 1)},
+        "repeats": args.repeats,
+        "drop_caches": cold.worked if cold.enabled else "disabled (--no-drop-caches)",
+        "server": "cairn server --workers 1, SQLite + local blob store, data dir on the workdir",
+        "targets": {
+            "upload_over_dd": TARGET_UPLOAD,
+            "download_over_cp": TARGET_DOWNLOAD,
+            "repush_wire_bytes_below": TARGET_REPUSH_BYTES,
+        },
+        "scenarios": results,
+        "load_start": load_start,
+        "load_end": _proc.loadavg(),
+        "wall_seconds": round(time.monotonic() - started, 1),
+    }
+    print_report(summary)
+    path = _proc.write_json("transfers", summary, args.out)
+    print(f"\nwrote {path} in {summary['wall_seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
