@@ -545,15 +545,6 @@ def print_report(summary: dict[str, Any]) -> None:
     )
 
 
-def _serializable(reps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for r in reps:
-        out.append(
-            {k: (v.as_dict() if isinstance(v, Sample | _proc.Memory) else v) for k, v in r.items()}
-        )
-    return out
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-gib", type=float, default=1.0, help="size of the one big file")
@@ -583,7 +574,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         scenarios = make_scenarios(work, args.size_gib, args.files, args.file_mib)
         print(f"generated {data_bytes / GIB:.2f} GiB of random data")
         results: dict[str, Any] = {}
-        raw: dict[str, Any] = {}
         for scenario in scenarios:
             reps = []
             for rep in range(args.repeats):
@@ -601,7 +591,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                     flush=True,
                 )
             results[scenario.key] = summarize(scenario, reps)
-            raw[scenario.key] = _serializable(reps)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     summary: dict[str, Any] = {
