@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, func, literal, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from cairn.server.db.models import (
@@ -211,16 +211,27 @@ def search(
     if not 1 <= per_page <= 1000:
         raise ValidationError("per_page must be between 1 and 1000")
     expr = parse_filter(parse_filter_json(filter_json), FILTER_FIELDS)
-    org = orgs.access(s, actor, org_name)
-    visible = access.visible_with_rank(org.org.id, actor.user_id, org.role).subquery()
-    query = _base().join(visible, visible.c.rid == Registry.id).add_columns(visible.c.rank)
-    query = query.where(Registry.org_id == org.org.id)
-    if collection_name is not None and registry_name is not None:
-        place = locate(s, actor, org_name, registry_name, collection_name, Action.VIEW)
-        query = query.where(Collection.id == place.collection.id)
-    elif registry_name is not None:
-        _, found = registries.lookup(s, actor, org_name, registry_name, Action.VIEW)
-        query = query.where(Registry.id == found.registry.id)
+    # A scoped search already knows the caller's role from its look-up; only an
+    # organization-wide one needs the whole visible set (with a role per registry).
+    if registry_name is not None:
+        if collection_name is not None:
+            place = locate(s, actor, org_name, registry_name, collection_name, Action.VIEW)
+            found, shown_org = place.reg, place.org_name
+            scope = Collection.id == place.collection.id
+        else:
+            org, found = registries.lookup(s, actor, org_name, registry_name, Action.VIEW)
+            shown_org, scope = org.org.name, Registry.id == found.registry.id
+        query = _base().add_columns(literal(found.role.rank)).where(scope)
+    else:
+        org = orgs.access(s, actor, org_name)
+        shown_org = org.org.name
+        visible = access.visible_with_rank(org.org.id, actor.user_id, org.role).subquery()
+        query = (
+            _base()
+            .join(visible, visible.c.rid == Registry.id)
+            .add_columns(visible.c.rank)
+            .where(Registry.org_id == org.org.id)
+        )
     query = query.where(compile_filter(expr, COLUMNS, ArtifactVersion.metadata_))
     if cursor:
         value, last_id = decode_cursor(cursor, is_time=True)
@@ -231,7 +242,7 @@ def search(
     rows = s.execute(query.limit(per_page + 1)).all()
     page = rows[:per_page]
     roles = {r[2].id: access.ROLE_BY_RANK[r[-1]].value for r in page}
-    views = _views(s, org.org.name, roles, [tuple(r[:-1]) for r in page])
+    views = _views(s, shown_org, roles, [tuple(r[:-1]) for r in page])
     next_cursor = None
     if len(rows) > per_page:
         last = page[-1][0]
