@@ -236,7 +236,7 @@ def list_visible(
     per_page: int = 100,
     cursor: str | None = None,
 ) -> tuple[list[RegistryView], str | None]:
-    """One page of the registries the actor can see, filtered and ordered in one SQL query."""
+    """One page of the registries the actor can see, filtered, ordered and cut in SQL."""
     org = orgs.access(s, actor, org_name)
     if not 1 <= per_page <= 1000:
         raise ValidationError("per_page must be between 1 and 1000")
