@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -62,16 +63,34 @@ def _wait_ready(server: Server) -> None:
     raise AssertionError(f"server did not start within {START_TIMEOUT} s")
 
 
-def start(data_dir: Path, env: dict[str, str] | None = None, workers: int = 1) -> Server:
-    """Start `cairn server` on a free port and wait until it answers."""
+def start(
+    data_dir: Path,
+    env: dict[str, str] | None = None,
+    workers: int = 1,
+    file_size_limit: int | None = None,
+) -> Server:
+    """Start `cairn server` on a free port and wait until it answers.
+
+    With `file_size_limit`, no file the server writes may grow past that many bytes (a disk
+    that fills up): writes beyond it fail with EFBIG.
+    """
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
     full_env.update(env or {})
     command = [CAIRN, "server", "--port", str(port), "--data-dir", str(data_dir)]
     if workers > 1:
         command += ["--workers", str(workers)]
+    def limit_files() -> None:
+        if file_size_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=full_env,
+        preexec_fn=limit_files,
     )
     server = Server(f"http://127.0.0.1:{port}", process, env=full_env)
     try:
@@ -84,10 +103,13 @@ def start(data_dir: Path, env: dict[str, str] | None = None, workers: int = 1) -
 
 @contextmanager
 def running(
-    data_dir: Path, env: dict[str, str] | None = None, workers: int = 1
+    data_dir: Path,
+    env: dict[str, str] | None = None,
+    workers: int = 1,
+    file_size_limit: int | None = None,
 ) -> Iterator[Server]:
     """A server for the duration of a block."""
-    server = start(data_dir, env, workers)
+    server = start(data_dir, env, workers, file_size_limit)
     try:
         yield server
     finally:

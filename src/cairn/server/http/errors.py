@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Callable
 
@@ -36,7 +37,12 @@ CODES_BY_STATUS = {
     422: "validation_error",
     429: "rate_limited",
     503: "unavailable",
+    507: "insufficient_storage",
 }
+# File-system errors that mean the storage itself failed, not the request or the code.
+FULL_STORAGE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+FAILED_STORAGE = {errno.EIO, errno.EROFS}
+OBJECT_STORE_PACKAGES = {"botocore", "boto3", "s3transfer"}
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
@@ -91,10 +97,30 @@ def install(app: FastAPI, page: PageRenderer | None = None) -> None:
         log.warning("database unavailable: %s", exc)
         return respond(request, 503, "unavailable", "the database is unavailable; try again")
 
+    @app.exception_handler(OSError)
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
+        failure = storage_failure(exc)
+        if failure is not None:
+            log.warning("blob storage failed: %r", exc)
+            return respond(request, *failure)
         log.exception("unhandled error", exc_info=exc)
         return respond(request, 500, "internal_error", "internal server error")
+
+
+def storage_failure(exc: BaseException) -> tuple[int, str, str] | None:
+    """507 for a full disk, 503 for a failing disk or object store; None for anything else.
+
+    The object store's errors are recognised by package, so that botocore is only imported
+    by servers that use S3.
+    """
+    if isinstance(exc, OSError) and exc.errno in FULL_STORAGE:
+        return 507, "insufficient_storage", "the server's storage is full; try again later"
+    if isinstance(exc, OSError) and exc.errno in FAILED_STORAGE:
+        return 503, "unavailable", "the blob storage is unavailable; try again"
+    if type(exc).__module__.partition(".")[0] in OBJECT_STORE_PACKAGES:
+        return 503, "unavailable", "the blob storage is unavailable; try again"
+    return None
 
 
 def describe_validation(exc: RequestValidationError) -> str:

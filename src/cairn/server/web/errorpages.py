@@ -20,6 +20,7 @@ TITLES = {
     422: "Invalid input",
     429: "Too many attempts",
     503: "Unavailable",
+    507: "Storage full",
 }
 
 
