@@ -20,6 +20,7 @@ CASES = [
     (422, "validation_error", cairn.ValidationError),
     (429, "rate_limited", cairn.RateLimitedError),
     (503, "unavailable", cairn.ServiceUnavailableError),
+    (507, "insufficient_storage", cairn.InsufficientStorageError),
 ]
 
 

@@ -11,7 +11,8 @@ EXPECTED = {
     "CairnError", "ArtifactTypeRemovalError", "AuthenticationError", "BadRequestError",
     "ConfigurationError", "ConflictError", "NetworkError", "NotFoundError",
     "PayloadTooLargeError", "PermissionDeniedError", "RateLimitedError", "ServerError",
-    "ServiceUnavailableError", "ValidationError", "DigestMismatchError", "UnsafePathError",
+    "ServiceUnavailableError", "InsufficientStorageError", "ValidationError",
+    "DigestMismatchError", "UnsafePathError",
 }  # fmt: skip
 
 

@@ -81,6 +81,12 @@ class ServiceUnavailableError(CairnError):
     code = "unavailable"
 
 
+class InsufficientStorageError(CairnError):
+    """507 ``insufficient_storage``: the server's storage is full; nothing was kept."""
+
+    code = "insufficient_storage"
+
+
 class ServerError(CairnError):
     """A 5xx or otherwise unrecognised response."""
 
@@ -111,6 +117,7 @@ _BY_CODE: dict[str, type[CairnError]] = {
         ValidationError,
         RateLimitedError,
         ServiceUnavailableError,
+        InsufficientStorageError,
     )
 }
 _BY_CODE["unsupported_media_type"] = BadRequestError
@@ -126,6 +133,7 @@ _BY_STATUS: dict[int, type[CairnError]] = {
     422: ValidationError,
     429: RateLimitedError,
     503: ServiceUnavailableError,
+    507: InsufficientStorageError,
 }
 
 
