@@ -49,3 +49,27 @@ def test_admin_password_from_environment(tmp_path: Path) -> None:
         assert _login(run.base, "from-the-env-42").status_code == 201
         assert _login(run.base, "wrong-password-1").status_code == 401
     assert "shown only this once" not in run.output
+
+
+def _sign_in_forwarded(base: str) -> httpx.Response:
+    """A web sign-in as a TLS-terminating proxy on this host forwards it."""
+    return httpx.post(
+        f"{base}/login",
+        data={"username": "admin", "password": "from-the-env-42"},
+        headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"},
+        timeout=10,
+    )
+
+
+def test_behind_a_trusted_tls_proxy_session_cookies_are_secure(tmp_path: Path) -> None:
+    env = {"CAIRN_ADMIN_PASSWORD": "from-the-env-42"}
+    with running(tmp_path / "trusted", env) as run:
+        trusted = _sign_in_forwarded(run.base)
+    assert trusted.status_code == 303, trusted.text
+    assert "; secure" in trusted.headers["set-cookie"].lower()
+
+    untrusted_env = {**env, "FORWARDED_ALLOW_IPS": "192.0.2.1"}  # a proxy elsewhere
+    with running(tmp_path / "untrusted", untrusted_env) as run:
+        ignored = _sign_in_forwarded(run.base)
+    assert ignored.status_code == 303, ignored.text
+    assert "; secure" not in ignored.headers["set-cookie"].lower()
