@@ -32,7 +32,8 @@ class Calls:
 
     def __init__(self, store: S3BlobStore) -> None:
         self.names: list[str] = []
-        store.client.meta.events.register("before-call.s3", self._record)
+        for client in {id(c): c for c in (store.client, store.slow_client)}.values():
+            client.meta.events.register("before-call.s3", self._record)
 
     def _record(self, event_name: str, **_: Any) -> None:
         self.names.append(event_name.rsplit(".", 1)[-1])
@@ -158,12 +159,16 @@ def test_part_sizes_reach_a_terabyte_within_the_part_limit() -> None:
 def test_from_settings_configures_timeouts_retries_and_path_style() -> None:
     settings = _settings("http://127.0.0.1:9", s3_region="eu-west-1")
     store = S3BlobStore.from_settings(settings, bucket="cairn", prefix="p")
-    options = vars(store.client.meta.config)
-    assert (options["connect_timeout"], options["read_timeout"]) == (5, 60)
-    assert options["retries"] == {"mode": "standard", "total_max_attempts": 3}
-    assert options["s3"] == {"addressing_style": "path"}
-    assert store.client.meta.region_name == "eu-west-1"
-    assert store.client.meta.endpoint_url == "http://127.0.0.1:9"
+    quick = vars(store.client.meta.config)
+    assert (quick["connect_timeout"], quick["read_timeout"]) == (2, 3), "a hung store: prompt 503"
+    assert quick["retries"] == {"mode": "standard", "total_max_attempts": 1}
+    slow = vars(store.slow_client.meta.config)
+    assert (slow["connect_timeout"], slow["read_timeout"]) == (2, 600), "copies take time"
+    assert slow["retries"] == {"mode": "standard", "total_max_attempts": 3}
+    for client in (store.client, store.slow_client):
+        assert client.meta.config.s3 == {"addressing_style": "path"}
+        assert client.meta.region_name == "eu-west-1"
+        assert client.meta.endpoint_url == "http://127.0.0.1:9"
 
 
 def _settings(endpoint: str, **extra: Any) -> Settings:

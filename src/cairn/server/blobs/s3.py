@@ -6,7 +6,7 @@ import contextlib
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -35,14 +35,22 @@ COPY_THRESHOLD = 5 * GiB  # the largest object a single CopyObject may copy
 COPY_PART_SIZE = 512 * MiB
 DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
 
+# Requests that answer at once get a short deadline and one try, so that a store that stops
+# answering costs a prompt 503 (SECURITY.md: no hang over 5 s) instead of minutes of retries;
+# the client re-runs the command, which sends only what is missing. Server-side copies and
+# completing a multipart upload take time in proportion to the object, so they get their own.
+_COMMON: dict[str, Any] = {
+    "connect_timeout": 2,
+    "s3": {"addressing_style": "path"},
+    # Checksums only where S3 requires them: many S3-compatible servers reject newer defaults.
+    "request_checksum_calculation": "when_required",
+    "response_checksum_validation": "when_required",
+}
 CLIENT_CONFIG = Config(
-    connect_timeout=5,
-    read_timeout=60,
-    retries={"mode": "standard", "total_max_attempts": 3},  # 1 try + 2 retries
-    s3={"addressing_style": "path"},
-    # Checksums only where S3 requires them: many S3-compatible servers reject the newer defaults.
-    request_checksum_calculation="when_required",
-    response_checksum_validation="when_required",
+    read_timeout=3, retries={"mode": "standard", "total_max_attempts": 1}, **_COMMON
+)
+SLOW_CLIENT_CONFIG = Config(
+    read_timeout=600, retries={"mode": "standard", "total_max_attempts": 3}, **_COMMON
 )
 
 
@@ -114,7 +122,7 @@ class S3Writer:
             else:
                 if self._buffer:
                     self._upload_part(len(self._buffer))
-                self._client.complete_multipart_upload(
+                self._store.slow_client.complete_multipart_upload(
                     Bucket=self._bucket,
                     Key=self._key,
                     UploadId=self._upload_id,
@@ -152,10 +160,12 @@ class S3BlobStore:
         part_size: int = PART_SIZE,
         copy_threshold: int = COPY_THRESHOLD,
         copy_part_size: int = COPY_PART_SIZE,
+        slow_client: S3Client | None = None,
     ) -> None:
         if not bucket:
             raise ValueError("an S3 blob store needs a bucket name")
         self.client = client
+        self.slow_client = slow_client or client  # copies and multipart completion
         self.bucket = bucket
         root = prefix.strip("/")
         self.blobs_prefix = f"{root}/blobs/" if root else "blobs/"
@@ -168,15 +178,19 @@ class S3BlobStore:
     def from_settings(cls, settings: Settings, *, bucket: str, prefix: str) -> S3BlobStore:
         """A store on the endpoint, region and credentials the settings name."""
         secret = settings.s3_secret_access_key
-        client = boto3.session.Session().client(
-            "s3",
-            endpoint_url=settings.s3_endpoint_url,
-            region_name=settings.s3_region,
-            aws_access_key_id=settings.s3_access_key_id,
-            aws_secret_access_key=secret.get_secret_value() if secret else None,
-            config=CLIENT_CONFIG,
-        )
-        return cls(client, bucket, prefix)
+        session = boto3.session.Session()
+
+        def client(config: Config) -> S3Client:
+            return session.client(
+                "s3",
+                endpoint_url=settings.s3_endpoint_url,
+                region_name=settings.s3_region,
+                aws_access_key_id=settings.s3_access_key_id,
+                aws_secret_access_key=secret.get_secret_value() if secret else None,
+                config=config,
+            )
+
+        return cls(client(CLIENT_CONFIG), bucket, prefix, slow_client=client(SLOW_CLIENT_CONFIG))
 
     def key_of(self, sha256: str) -> str:
         """The object key of a blob; the digest is validated by blob_key()."""
@@ -199,14 +213,14 @@ class S3BlobStore:
         """Server-side copy: one CopyObject up to the threshold, UploadPartCopy above it."""
         origin: CopySourceTypeDef = {"Bucket": self.bucket, "Key": source}
         if size <= self.copy_threshold:
-            self.client.copy_object(Bucket=self.bucket, Key=target, CopySource=origin)
+            self.slow_client.copy_object(Bucket=self.bucket, Key=target, CopySource=origin)
             return
         step = max(self.copy_part_size, -(-size // MAX_PARTS))
         upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=target)["UploadId"]
         try:
             parts: list[CompletedPartTypeDef] = []
             for number, start in enumerate(range(0, size, step), start=1):
-                answer = self.client.upload_part_copy(
+                answer = self.slow_client.upload_part_copy(
                     Bucket=self.bucket,
                     Key=target,
                     UploadId=upload_id,
@@ -215,7 +229,7 @@ class S3BlobStore:
                     CopySourceRange=f"bytes={start}-{min(start + step, size) - 1}",
                 )
                 parts.append({"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]})
-            self.client.complete_multipart_upload(
+            self.slow_client.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=target,
                 UploadId=upload_id,
