@@ -166,7 +166,7 @@ def test_from_settings_configures_timeouts_retries_and_path_style() -> None:
     assert (slow["connect_timeout"], slow["read_timeout"]) == (2, 600), "copies take time"
     assert slow["retries"] == {"mode": "standard", "total_max_attempts": 3}
     for client in (store.client, store.slow_client):
-        assert client.meta.config.s3 == {"addressing_style": "path"}
+        assert vars(client.meta.config)["s3"] == {"addressing_style": "path"}
         assert client.meta.region_name == "eu-west-1"
         assert client.meta.endpoint_url == "http://127.0.0.1:9"
 
