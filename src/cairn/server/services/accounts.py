@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -31,8 +33,12 @@ def create_user(
     password: str | None = None,
     is_service: bool = False,
     is_superuser: bool = False,
+    org_id: int | None = None,
 ) -> User:
-    """Create a user (or a service account: no password, keys only)."""
+    """Create a user (or a service account: no password, keys only).
+
+    `org_id` is the organization whose page asked for it: its audit log shows the creation.
+    """
     if is_service and password is not None:
         raise ValidationError("service accounts have no password; they use API keys")
     address = names.email(email) if email else None
@@ -58,6 +64,7 @@ def create_user(
         target_type="user",
         target_id=user.id,
         target_name=username,
+        org_id=org_id,
         after={"email": address, "service": is_service},
     )
     return user
@@ -117,8 +124,13 @@ def login(
     return user, actor
 
 
-def set_active(s: Session, actor: Principal, username: str, active: bool) -> User:
-    """(De)activate a user: superusers, or an admin of every organization the user is in."""
+def set_active(
+    s: Session, actor: Principal, username: str, active: bool, *, org_id: int | None = None
+) -> User:
+    """(De)activate a user: superusers, or an admin of every organization the user is in.
+
+    `org_id` is the organization whose page asked for it: its audit log shows the change.
+    """
     user = get_user(s, username)
     if not actor.is_superuser and not administers_every_org_of(s, actor, user):
         raise NotFoundError(f"user {username!r} not found")
@@ -133,6 +145,7 @@ def set_active(s: Session, actor: Principal, username: str, active: bool) -> Use
         target_type="user",
         target_id=user.id,
         target_name=user.username,
+        org_id=org_id,
         before={"active": before},
         after={"active": active},
     )
@@ -155,3 +168,32 @@ def administers_every_org_of(s: Session, actor: Principal, user: User) -> bool:
         r.org_id for r in rows if r.user_id == actor.user_id and r.role == OrgRole.ADMIN.value
     }
     return bool(theirs) and theirs <= administered
+
+
+def administered_users(s: Session, actor: Principal, user_ids: Collection[int]) -> set[int]:
+    """Which of `user_ids` the actor administers every organization of (one query per page).
+
+    The rule of administers_every_org_of, for a page of rows that shows a control per user.
+    """
+    if not user_ids:
+        return set()
+    rows = s.execute(
+        select(OrgMember.org_id, OrgMember.user_id, OrgMember.role).where(
+            OrgMember.user_id.in_([*user_ids, actor.user_id])
+        )
+    ).all()
+    administered = {
+        r.org_id for r in rows if r.user_id == actor.user_id and r.role == OrgRole.ADMIN.value
+    }
+    theirs: dict[int, set[int]] = {}
+    for r in rows:
+        if r.user_id in user_ids:
+            theirs.setdefault(r.user_id, set()).add(r.org_id)
+    return {user_id for user_id, orgs in theirs.items() if orgs <= administered}
+
+
+def may_set_active(s: Session, actor: Principal, user_ids: Collection[int]) -> set[int]:
+    """Which of `user_ids` set_active would let the actor (de)activate."""
+    if actor.is_superuser:
+        return set(user_ids)
+    return administered_users(s, actor, user_ids)

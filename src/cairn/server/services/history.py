@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from cairn.server.db.models import AuditEvent
@@ -66,12 +66,26 @@ def audit_log(
     actor_name: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    target: str | None = None,
+    registry: str | None = None,
     per_page: int = 100,
     before_id: int | None = None,
 ) -> list[AuditEvent]:
-    """The organization's whole audit log, filtered, newest first (organization admins)."""
+    """The organization's whole audit log, filtered, newest first (organization admins).
+
+    `target` keeps events about that name or about something under it ("team/member",
+    "owner/key"), ignoring case; `registry` keeps the events of one registry of the org.
+    """
     org = orgs.admin_access(s, actor, org_name)
     query = select(AuditEvent).where(AuditEvent.org_id == org.org.id)
+    if target:
+        wanted = func.lower(AuditEvent.target_name)
+        query = query.where(
+            or_(wanted == target.lower(), wanted.startswith(target.lower() + "/", autoescape=True))
+        )
+    if registry:
+        _, found = registries.lookup(s, actor, org.org.name, registry, Action.VIEW)
+        query = query.where(AuditEvent.registry_id == found.registry.id)
     if action:
         query = query.where(AuditEvent.action.startswith(action, autoescape=True))
     if actor_name:

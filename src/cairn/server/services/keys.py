@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from cairn.server.db.base import utcnow
-from cairn.server.db.models import ApiKey, User
+from cairn.server.db.models import ApiKey, Organization, OrgMember, User
 from cairn.server.domain.errors import AuthenticationError, NotFoundError, ValidationError
 from cairn.server.domain.principal import Principal
 from cairn.server.services import accounts, audit, credentials
@@ -45,8 +45,13 @@ def touch(s: Session, key_id: int) -> None:
     s.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow()))
 
 
-def create(s: Session, actor: Principal | None, owner: User, name: str) -> tuple[ApiKey, str]:
-    """A new key for `owner`; returns the row and the full key, which is never stored."""
+def create(
+    s: Session, actor: Principal | None, owner: User, name: str, *, org_id: int | None = None
+) -> tuple[ApiKey, str]:
+    """A new key for `owner`; returns the row and the full key, which is never stored.
+
+    `org_id` is the organization whose page asked for it: its audit log shows the key.
+    """
     if not name or len(name) > 128:
         raise ValidationError("key name must be 1-128 characters")
     full, prefix, secret_hash = credentials.new_api_key()
@@ -66,6 +71,7 @@ def create(s: Session, actor: Principal | None, owner: User, name: str) -> tuple
         target_type="api_key",
         target_id=key.id,
         target_name=f"{owner.username}/{name}",
+        org_id=org_id,
     )
     return key, full
 
@@ -80,6 +86,33 @@ def owner_for(s: Session, actor: Principal, username: str | None) -> User:
     return user
 
 
+def service_account(s: Session, actor: Principal, org: Organization, username: str) -> User:
+    """A service account of `org` whose keys the actor may manage (see owner_for), else 404."""
+    user = accounts.find_user(s, username)
+    if (
+        user is None
+        or not user.is_service
+        or s.get(OrgMember, (org.id, user.id)) is None
+        or not accounts.administers_every_org_of(s, actor, user)
+    ):
+        raise NotFoundError(f"service account {username!r} not found")
+    return user
+
+
+def revoke_service_key(
+    s: Session, actor: Principal, org: Organization, owner: User, key_id: int
+) -> None:
+    """Revoke a live key of the service account `owner` (from service_account), else 404."""
+    held = s.scalar(
+        select(ApiKey.id).where(
+            ApiKey.id == key_id, ApiKey.user_id == owner.id, ApiKey.revoked_at.is_(None)
+        )
+    )
+    if held is None:
+        raise NotFoundError(f"API key {key_id} not found")
+    revoke(s, actor, key_id, org_id=org.id)
+
+
 def list_for(s: Session, owner: User) -> list[ApiKey]:
     """The live keys of `owner`, newest first."""
     return list(
@@ -91,7 +124,7 @@ def list_for(s: Session, owner: User) -> list[ApiKey]:
     )
 
 
-def revoke(s: Session, actor: Principal, key_id: int) -> None:
+def revoke(s: Session, actor: Principal, key_id: int, *, org_id: int | None = None) -> None:
     """Revoke a key the actor owns, or one of a service account in an org they admin."""
     row = s.execute(
         select(ApiKey, User)
@@ -113,4 +146,5 @@ def revoke(s: Session, actor: Principal, key_id: int) -> None:
         target_type="api_key",
         target_id=key.id,
         target_name=f"{owner.username}/{key.name}",
+        org_id=org_id,
     )

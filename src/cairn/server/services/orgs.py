@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from cairn.server.db.models import (
@@ -26,6 +26,8 @@ from cairn.server.domain.errors import (
 from cairn.server.domain.principal import Principal
 from cairn.server.domain.roles import OrgRole
 from cairn.server.services import accounts, audit, entities
+
+MAX_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,43 @@ def members(s: Session, org: Organization) -> list[tuple[User, OrgRole]]:
         .order_by(User.username)
     ).all()
     return [(user, OrgRole(role)) for user, role in rows]
+
+
+def member_page(
+    s: Session,
+    org: Organization,
+    *,
+    service: bool,
+    query: str = "",
+    after: str | None = None,
+    per_page: int = 50,
+) -> tuple[list[tuple[User, OrgRole]], str | None]:
+    """One page of the organization's people (or its service accounts), by username.
+
+    `query` keeps those whose username or email contains it, ignoring case; `after` is the
+    last username of the previous page. Returns the rows and the `after` of the next page.
+    """
+    if not 1 <= per_page <= MAX_PAGE:
+        raise ValidationError(f"per_page must be between 1 and {MAX_PAGE}")
+    stmt = (
+        select(User, OrgMember.role)
+        .join(OrgMember, OrgMember.user_id == User.id)
+        .where(OrgMember.org_id == org.id, User.is_service == service)
+    )
+    needle = query.strip().lower()
+    if needle:
+        stmt = stmt.where(
+            or_(
+                func.lower(User.username).contains(needle, autoescape=True),
+                User.email.contains(needle, autoescape=True),
+            )
+        )
+    if after is not None:
+        stmt = stmt.where(User.username > after)
+    rows = s.execute(stmt.order_by(User.username).limit(per_page + 1)).all()
+    found = [(user, OrgRole(role)) for user, role in rows[:per_page]]
+    more = len(rows) > per_page
+    return found, found[-1][0].username if more else None
 
 
 def add_member(

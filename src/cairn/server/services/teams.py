@@ -70,11 +70,69 @@ def members(s: Session, team: Team) -> list[tuple[User, TeamRole]]:
     return [(u, TeamRole(r)) for u, r in rows]
 
 
+def page_for(
+    s: Session, org: orgs.OrgAccess, *, after: str | None = None, per_page: int = 50
+) -> tuple[list[tuple[Team, int]], str | None]:
+    """One page of the organization's teams by name, with member counts; keyset on the name.
+
+    Returns the rows and the `after` (last name) of the next page, None on the last page.
+    """
+    if not 1 <= per_page <= orgs.MAX_PAGE:
+        raise ValidationError(f"per_page must be between 1 and {orgs.MAX_PAGE}")
+    stmt = select(Team).where(Team.org_id == org.org.id)
+    if after is not None:
+        stmt = stmt.where(Team.name > after)
+    found = list(s.scalars(stmt.order_by(Team.name).limit(per_page + 1)))
+    more = len(found) > per_page
+    found = found[:per_page]
+    counts: dict[int, int] = {
+        team_id: int(n)
+        for team_id, n in s.execute(
+            select(TeamMember.team_id, func.count())
+            .where(TeamMember.team_id.in_([t.id for t in found]))
+            .group_by(TeamMember.team_id)
+        )
+    }
+    return [(t, counts.get(t.id, 0)) for t in found], found[-1].name if more else None
+
+
+def member_page(
+    s: Session, team: Team, *, after: str | None = None, per_page: int = 50
+) -> tuple[list[tuple[User, TeamRole]], str | None]:
+    """One page of the team's members by username; keyset on the username."""
+    if not 1 <= per_page <= orgs.MAX_PAGE:
+        raise ValidationError(f"per_page must be between 1 and {orgs.MAX_PAGE}")
+    stmt = (
+        select(User, TeamMember.role)
+        .join(TeamMember, TeamMember.user_id == User.id)
+        .where(TeamMember.team_id == team.id)
+    )
+    if after is not None:
+        stmt = stmt.where(User.username > after)
+    rows = s.execute(stmt.order_by(User.username).limit(per_page + 1)).all()
+    found = [(u, TeamRole(r)) for u, r in rows[:per_page]]
+    return found, found[-1][0].username if len(rows) > per_page else None
+
+
+def may_create(org: orgs.OrgAccess) -> bool:
+    """Whether the actor's organization role lets them create teams (not viewers)."""
+    return org.role != OrgRole.VIEWER
+
+
+def may_manage(s: Session, actor: Principal, org: orgs.OrgAccess, team: Team) -> bool:
+    """Whether require_manager would let the actor change the team."""
+    try:
+        require_manager(s, actor, org, team)
+    except PermissionDeniedError:
+        return False
+    return True
+
+
 def create(
     s: Session, actor: Principal, org: orgs.OrgAccess, name: str, description: str | None
 ) -> Team:
     """A new team; org admins and members may create one and become its admin."""
-    if org.role == OrgRole.VIEWER:
+    if not may_create(org):
         raise PermissionDeniedError("organization viewers cannot create teams")
     if description is not None and len(description) > MAX_DESCRIPTION:
         raise ValidationError(f"description must be at most {MAX_DESCRIPTION} characters")
