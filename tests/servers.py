@@ -80,6 +80,7 @@ def start(
     command = [CAIRN, "server", "--port", str(port), "--data-dir", str(data_dir)]
     if workers > 1:
         command += ["--workers", str(workers)]
+
     def limit_files() -> None:
         if file_size_limit is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))

@@ -19,6 +19,7 @@ class Proxy:
         self._listener: socket.socket | None = None
         self._live: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._stalled = False
 
     def _connect_target(self) -> socket.socket:
         if isinstance(self.target, str):
@@ -43,6 +44,10 @@ class Proxy:
                 client, _ = listener.accept()
             except OSError:
                 return  # closed by cut()
+            if self._stalled:
+                with self._lock:
+                    self._live.append(client)  # held open, never answered
+                continue
             try:
                 upstream = self._connect_target()
             except OSError:
@@ -53,6 +58,24 @@ class Proxy:
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
 
+    def stall(self) -> None:
+        """The peer hangs: open connections are reset, new ones are accepted but never answered."""
+        self._reset_live()
+        self._stalled = True
+
+    def resume(self) -> None:
+        """Forward again after stall()."""
+        self._reset_live()
+        self._stalled = False
+
+    def _reset_live(self) -> None:
+        with self._lock:
+            live, self._live = self._live, []
+        for sock in live:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
     def cut(self) -> None:
         """The peer goes away: new connections are refused and open ones are reset."""
         if self._listener is not None:
@@ -60,12 +83,7 @@ class Proxy:
                 self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
-        with self._lock:
-            live, self._live = self._live, []
-        for sock in live:
-            with suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
+        self._reset_live()
 
 
 def _pump(source: socket.socket, sink: socket.socket) -> None:
