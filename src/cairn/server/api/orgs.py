@@ -76,7 +76,13 @@ def create_user(org: str, body: schemas.NewUserIn, caller: Caller, db: Db) -> sc
     default = OrgRole.MEMBER
     role = orgs.parse_role(body.role) if body.role else default
     user = accounts.create_user(
-        db, caller, body.username, email=body.email, password=body.password, is_service=body.service
+        db,
+        caller,
+        body.username,
+        email=body.email,
+        password=body.password,
+        is_service=body.service,
+        org_id=found.org.id,
     )
     orgs.add_member(db, caller, found.org, user, role)
     return convert.org_member(user, role.value)
