@@ -530,3 +530,17 @@ def test_account_input_never_fails_the_server(
         elif resp.status_code >= 400:
             error(resp, resp.status_code, resp.json()["error"]["code"])
     assert not failures, "\n".join(failures)
+
+
+def test_users_created_through_the_api_are_in_their_organizations_audit_log(
+    app_client: httpx.Client, admin_key: str
+) -> None:
+    created = call(
+        app_client, "POST", "/orgs/default/users", admin_key, json={"username": "audited"}
+    )
+    assert created.status_code == 201, created.text
+    events = call(
+        app_client, "GET", "/orgs/default/audit", admin_key, params={"action": "user.create"}
+    ).json()
+    assert [e["action"] for e in events] == ["user.create"]
+    assert "audited" in str(events[0])
