@@ -4,34 +4,11 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Dialog, Error, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.web import world
 from tests.web.conftest import NewPage, shoot
-from tests.web.world import Site
-
-XSS_DESCRIPTION = (
-    "Fine-tuned **models**.\n\n"
-    "<script>window.__xss = 'script'; alert('script')</script>\n\n"
-    "<img src=x onerror=\"window.__xss = 'img'; alert('img')\">\n\n"
-    "[click me](javascript:alert('link'))"
-)
-
-
-def watch_for_script(page: Page) -> list[str]:
-    """Collect dialogs opened and console errors raised on `page` (a dialog means XSS ran)."""
-    seen: list[str] = []
-
-    def on_dialog(dialog: Dialog) -> None:
-        seen.append(f"dialog: {dialog.message}")
-        dialog.dismiss()
-
-    def on_error(error: Error) -> None:
-        seen.append(f"pageerror: {error}")
-
-    page.on("dialog", on_dialog)
-    page.on("pageerror", on_error)
-    return seen
+from tests.web.world import XSS_DESCRIPTION, Site, watch_for_script
 
 
 def create_registry(page: Page, site: Site, name: str, *, types: str = "model") -> None:
@@ -93,7 +70,7 @@ def test_create_members_visibility_and_types(new_page: NewPage, web_server: Site
     settings = f"{site.base}/registry/default/{name}/settings"
     admin.goto(settings)
     for invitee, role in ((alice_email, "viewer"), (bob, "member")):
-        admin.get_by_text("Add member").click()
+        admin.get_by_role("button", name="Add member").click()
         admin.get_by_label("Member", exact=True).fill(invitee)
         admin.get_by_label("Role", exact=True).select_option(role)
         world.submit(admin, admin.get_by_role("button", name="Add new member"))

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Locator, Page
+from playwright.sync_api import Dialog, Error, Locator, Page
 
 import cairn
 from tests.conftest import ADMIN_PASSWORD
 
 PASSWORD = "web-tests-password-1"
+XSS_DESCRIPTION = (
+    "Fine-tuned **models**.\n\n"
+    "<script>window.__xss = 'script'; alert('script')</script>\n\n"
+    "<img src=x onerror=\"window.__xss = 'img'; alert('img')\">\n\n"
+    "[click me](javascript:alert('link'))"
+)
 
 
 @dataclass(frozen=True)
@@ -73,3 +80,81 @@ def link_versions(site: Site, registry: str, collection: str, folder: Path, coun
             art.add_file(path, name="model.bin")
             logged = api.log_artifact(art, project="admin/web-tests", progress=False)
             logged.link(f"default/{registry}/{collection}")
+
+
+def new_registry(site: Site, name: str, *, types: list[str] | None = None, **more: object) -> None:
+    """A restricted registry made through the API by `admin` (its first admin)."""
+    body = {"name": name, "visibility": "restricted", "artifact_types": types or [], **more}
+    resp = site.api("POST", "/orgs/default/registries", json=body)
+    assert resp.status_code == 201, resp.text
+
+
+def add_members(site: Site, registry: str, **roles: str) -> None:
+    """Give users (by username) roles on a registry."""
+    members = [{"member": user, "role": role} for user, role in roles.items()]
+    path = f"/orgs/default/registries/{registry}/members"
+    resp = site.api("POST", path, json={"members": members})
+    assert resp.status_code == 201, resp.text
+
+
+def log_versions(site: Site, artifact: str, count: int) -> list[str]:
+    """Log `count` distinct model versions as `admin`, quickly: one tiny blob, sent once, under a
+    different file name in each version. Returns their references."""
+    payload = f"{artifact} weights".encode()
+    digest = hashlib.sha256(payload).hexdigest()
+    headers = {"Authorization": f"Bearer {site.admin_key}"}
+    refs = []
+    with httpx.Client(base_url=f"{site.base}/api/v1", headers=headers, timeout=30) as client:
+        put = client.put(
+            f"/blobs/{digest}",
+            content=payload,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert put.status_code in (200, 201), put.text
+        for i in range(count):
+            files = [{"path": f"model-{i}.bin", "sha256": digest, "size": len(payload)}]
+            body = {"name": artifact, "type": "model", "files": files}
+            logged = client.post("/projects/admin/web-tests/artifacts", json=body)
+            assert logged.status_code in (200, 201), logged.text
+            refs.append(logged.json()["ref"])
+    return refs
+
+
+def link_refs(site: Site, registry: str, collection: str, refs: list[str]) -> None:
+    """Link logged versions into registry/collection in order (v0 first)."""
+    path = f"{site.base}/api/v1/orgs/default/registries/{registry}/collections/{collection}"
+    headers = {"Authorization": f"Bearer {site.admin_key}"}
+    with httpx.Client(headers=headers, timeout=30) as client:
+        for ref in refs:
+            resp = client.post(f"{path}/versions", json={"source": ref})
+            assert resp.status_code == 201, resp.text
+
+
+def watch_for_script(page: Page) -> list[str]:
+    """Collect dialogs opened and errors raised on `page` (an unexpected dialog means XSS ran)."""
+    seen: list[str] = []
+
+    def on_dialog(dialog: Dialog) -> None:
+        if dialog.type != "confirm":  # the page's own questions are answered by confirm_next
+            seen.append(f"dialog: {dialog.message}")
+            dialog.dismiss()
+
+    def on_error(error: Error) -> None:
+        seen.append(f"pageerror: {error}")
+
+    page.on("dialog", on_dialog)
+    page.on("pageerror", on_error)
+    return seen
+
+
+def confirm_next(page: Page, button: Locator) -> str:
+    """Click a button that asks for confirmation, accept it, wait for the POST; the question."""
+    asked: list[str] = []
+
+    def accept(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", accept)
+    submit(page, button)
+    return asked[0] if asked else ""

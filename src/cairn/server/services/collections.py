@@ -97,6 +97,21 @@ def accepts(s: Session, registry: Registry, type_: str) -> None:
         )
 
 
+def touch(s: Session, registry: Registry, collection: Collection | None = None) -> None:
+    """Stamp a change to a collection on its registry (the home page's "last update") and on it.
+
+    Called before the collection's own rows are written: the registry's row is locked first,
+    the order registry deletes and settings changes keep too, so concurrent writers queue on
+    PostgreSQL instead of deadlocking.
+    """
+    now = utcnow()
+    registry.updated_at = now
+    s.flush()
+    if collection is not None:
+        collection.updated_at = now
+        s.flush()
+
+
 def check_tags(raw: list[str]) -> list[str]:
     """Tag names, deduplicated and sorted."""
     if len(raw) > MAX_TAGS:
@@ -148,6 +163,7 @@ def create(
             raise ConflictError(f"collection {name!r} already exists in {reg.name!r}")
         return view(s, Place(found, org.org.name, existing)), False
     accepts(s, reg, type_)
+    touch(s, reg)
     if reg.allow_all_types and s.get(RegistryType, (reg.id, type_)) is None:
         s.add(RegistryType(registry_id=reg.id, type_name=type_))  # a type in use is saved
     try:
@@ -290,24 +306,25 @@ def update(
     place = locate(s, actor, org_name, registry_name, name, Action.WRITE)
     c = place.collection
     before = {"name": c.name, "description": c.description, "tags": list(c.tags or [])}
-    if new_name is not None and new_name != c.name:
-        names.token_name(new_name, "collection name")
-        clash = _find(s, c.registry_id, new_name)
-        if clash is not None and clash.id != c.id:
-            raise ConflictError(
-                f"collection {new_name!r} already exists in {place.reg.registry.name!r}"
-            )
-        c.name, c.name_key = new_name, names.name_key(new_name)
-    if description is not None or clear_description:
-        c.description = check_description(description)
-    if tags is not None:
-        clean = check_tags(tags)
-        s.execute(delete(CollectionTag).where(CollectionTag.collection_id == c.id))
-        s.add_all(CollectionTag(collection_id=c.id, tag=t) for t in clean)
-        c.tags = clean
+    with s.no_autoflush:  # the collection's row is written after its registry's (see touch)
+        if new_name is not None and new_name != c.name:
+            names.token_name(new_name, "collection name")
+            clash = _find(s, c.registry_id, new_name)
+            if clash is not None and clash.id != c.id:
+                raise ConflictError(
+                    f"collection {new_name!r} already exists in {place.reg.registry.name!r}"
+                )
+            c.name, c.name_key = new_name, names.name_key(new_name)
+        if description is not None or clear_description:
+            c.description = check_description(description)
+        if tags is not None:
+            clean = check_tags(tags)
+            s.execute(delete(CollectionTag).where(CollectionTag.collection_id == c.id))
+            s.add_all(CollectionTag(collection_id=c.id, tag=t) for t in clean)
+            c.tags = clean
     after = {"name": c.name, "description": c.description, "tags": list(c.tags or [])}
     if after != before:
-        c.updated_at = utcnow()
+        touch(s, place.reg.registry, c)
         changed = [k for k in after if after[k] != before[k]]
         audit.record(
             s,
@@ -346,6 +363,7 @@ def remove(s: Session, actor: Principal, org_name: str, registry_name: str, name
         collection_id=c.id,
         before={"name": c.name, "type": c.type},
     )
+    touch(s, place.reg.registry)
     s.delete(c)
     s.flush()
 

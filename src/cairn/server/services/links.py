@@ -50,6 +50,7 @@ def link(
     )
     created = existing is None
     if existing is None:
+        collections.touch(s, place.reg.registry)  # the collection is stamped by the update below
         index = (
             s.execute(
                 update(Collection)
@@ -113,6 +114,6 @@ def unlink(
         registry_id=place.reg.registry.id,
         collection_id=place.collection.id,
     )
+    collections.touch(s, place.reg.registry, place.collection)
     s.delete(target)
-    place.collection.updated_at = utcnow()
     s.flush()

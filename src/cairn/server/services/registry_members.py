@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cairn.server.db.models import Entity, Registry, RegistryMember, Team, User
+from cairn.server.db.models import Entity, OrgMember, Registry, RegistryMember, Team, User
 from cairn.server.domain.errors import ConflictError, NotFoundError, ValidationError
 from cairn.server.domain.principal import Principal
 from cairn.server.domain.roles import Action, RegistryRole, default_member_role
@@ -230,3 +230,63 @@ def remove(
         org_id=org.org.id,
         before={"kind": view.kind, "member": view.name, "role": row.role},
     )
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A possible new member: what to type in the Member field, and how to show it."""
+
+    value: str
+    label: str
+
+
+def suggest(
+    s: Session, actor: Principal, org_name: str, registry_name: str, prefix: str, limit: int = 10
+) -> list[Suggestion]:
+    """Users (by username or email) and teams of the organization whose names start with
+    `prefix`, not yet members. Only for registry admins, who alone may add members: anyone
+    else gets the same 404/403 as for adding one."""
+    org, found = registries.lookup(s, actor, org_name, registry_name, Action.ADMINISTER)
+    prefix = prefix.strip().lower()
+    if not prefix or not 1 <= limit <= 50:
+        return []
+    rid = found.registry.id
+    user_members = select(RegistryMember.user_id).where(
+        RegistryMember.registry_id == rid, RegistryMember.user_id.is_not(None)
+    )
+    team_members = select(RegistryMember.team_id).where(
+        RegistryMember.registry_id == rid, RegistryMember.team_id.is_not(None)
+    )
+    users = s.execute(
+        select(User.username, User.email)
+        .join(OrgMember, OrgMember.user_id == User.id)
+        .where(
+            OrgMember.org_id == org.org.id,
+            User.active.is_(True),
+            User.id.not_in(user_members),
+            func.lower(User.username).startswith(prefix, autoescape=True)
+            | func.lower(func.coalesce(User.email, "")).startswith(prefix, autoescape=True),
+        )
+        .order_by(func.lower(User.username))
+        .limit(limit)
+    ).all()
+    found_teams = s.scalars(
+        select(Team.name)
+        .where(
+            Team.org_id == org.org.id,
+            Team.id.not_in(team_members),
+            func.lower(Team.name).startswith(prefix, autoescape=True),
+        )
+        .order_by(func.lower(Team.name))
+        .limit(limit)
+    ).all()
+    out: list[Suggestion] = []
+    for username, email in users:
+        by_email = email is not None and email.lower().startswith(prefix)
+        by_name = username.lower().startswith(prefix)
+        if by_name:
+            out.append(Suggestion(username, f"{username} (user{', ' + email if email else ''})"))
+        if by_email and email is not None:
+            out.append(Suggestion(email, f"{email} (user {username})"))
+    out += [Suggestion(name, f"{name} (team)") for name in found_teams]
+    return out[:limit]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
@@ -20,13 +20,27 @@ Short = Annotated[str, Form(max_length=1024)]  # a name, a role, a list of names
 Text = Annotated[str, Form(max_length=70_000)]  # a description (the service caps it)
 
 
-@dataclass(frozen=True)
+# Which field of a form a service's message is about: (field, pattern searched in the message).
+FieldRules = Sequence[tuple[str, str]]
+
+
+@dataclasses.dataclass(frozen=True)
 class Problem:
-    """A refused form: where to show it, what the service said, and the status to answer."""
+    """A refused form: where to show it, what the service said, and the status to answer.
+
+    `field` names the input the message is about (shown beside it), None for the whole form;
+    `values` are what was typed, so the form comes back as the user left it.
+    """
 
     section: str
     message: str
     status: int
+    field: str | None = None
+    values: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def kept(self, section: str, name: str, default: str = "") -> str:
+        """What was typed into `name` if this refusal is about `section`, else `default`."""
+        return self.values.get(name, default) if self.section == section else default
 
 
 def see_other(url: str) -> RedirectResponse:
@@ -46,15 +60,44 @@ def safe_next(raw: str | None) -> str:
     return raw
 
 
-def attempt(db: Session, section: str, action: Callable[[], object]) -> Problem | None:
+def field_of(message: str, rules: FieldRules) -> str | None:
+    """The first field whose pattern the message matches."""
+    return next((name for name, pattern in rules if re.search(pattern, message)), None)
+
+
+def attempt(
+    db: Session,
+    section: str,
+    action: Callable[[], object],
+    *,
+    fields: FieldRules = (),
+    values: Mapping[str, str] | None = None,
+) -> Problem | None:
     """Run a service call; on a refusal, undo its writes and describe it for the form."""
     try:
         action()
         db.flush()
     except CairnError as exc:
         db.rollback()
-        return Problem(section, exc.message, STATUS.get(type(exc), 400))
+        return refusal(section, exc, fields=fields, values=values)
     return None
+
+
+def refusal(
+    section: str,
+    exc: CairnError,
+    *,
+    fields: FieldRules = (),
+    values: Mapping[str, str] | None = None,
+) -> Problem:
+    """A service's refusal as a Problem, pinned to the field its message is about."""
+    return Problem(
+        section,
+        exc.message,
+        STATUS.get(type(exc), 400),
+        field_of(exc.message, fields),
+        dict(values or {}),
+    )
 
 
 def registry_url(org: str, registry: str, *rest: str) -> str:
@@ -71,6 +114,11 @@ def name_search(query: str) -> dict[str, Any] | None:
     """The filter for a search box: names containing `query`, ignoring case."""
     query = query.strip()
     return {"name": {"$regex": "(?i)" + re.escape(query)}} if query else None
+
+
+def text(raw: str) -> str:
+    """A textarea's value with the browser's CRLF line breaks made LF, as the API stores them."""
+    return raw.replace("\r\n", "\n")
 
 
 def split_list(raw: str) -> list[str]:

@@ -28,6 +28,13 @@ from cairn.server.web.templating import page
 
 router = APIRouter(include_in_schema=False)
 PER_PAGE = 24
+# Which field of "Create registry" a refusal is about, by the service's wording.
+CREATE_FIELDS = (
+    ("name", r"registry name|registry named"),
+    ("description", r"^description"),
+    ("visibility", r"visibility"),
+    ("types", r"type"),
+)
 VISIBILITY_CHOICES = {
     "restricted": "Restricted — Only invited organization members can access",
     "organization": "Organization — Everyone in the organization can access",
@@ -100,18 +107,14 @@ def home(
     )
 
 
-def _form(request: Request, org: str, status: int, **values: Any) -> HTMLResponse:
-    fields = {
-        "name": "",
-        "description": "",
-        "visibility": Visibility.RESTRICTED.value,
-        "type_mode": "all",
-        "types": "",
-        "error": None,
-    }
-    fields.update(values)
+def _form(request: Request, org: str, problem: Problem | None = None) -> HTMLResponse:
     return page(
-        request, "create.html", status=status, org=org, visibilities=VISIBILITY_CHOICES, **fields
+        request,
+        "create.html",
+        status=problem.status if problem else 200,
+        org=org,
+        visibilities=VISIBILITY_CHOICES,
+        problem=problem,
     )
 
 
@@ -125,7 +128,7 @@ def create_form(
 ) -> HTMLResponse:
     """The "Create registry" form (W&B's steps, in order)."""
     member = current_org(db, caller, org, state.settings.default_org)
-    return _form(request, member.org.name, 200)
+    return _form(request, member.org.name)
 
 
 @router.post("/registry/new", response_class=HTMLResponse)
@@ -143,9 +146,22 @@ def create(
     """Create the registry; on a refusal, show the server's message and keep what was typed."""
     member = orgs.access(db, caller, org)
     wanted = split_list(types) if type_mode == "specify" else []
+    typed = {
+        "name": name,
+        "description": description,
+        "visibility": visibility,
+        "type_mode": type_mode,
+        "types": types,
+    }
     created: list[registries.RegistryView] = []
     problem = (
-        Problem("create", "add at least one artifact type, or choose All types", 422)
+        Problem(
+            "create",
+            "add at least one artifact type, or choose All types",
+            422,
+            "types",
+            typed,
+        )
         if type_mode == "specify" and not wanted
         else attempt(
             db,
@@ -161,19 +177,11 @@ def create(
                     artifact_types=wanted,
                 )
             ),
+            fields=CREATE_FIELDS,
+            values=typed,
         )
     )
     if problem is not None:
-        return _form(
-            request,
-            member.org.name,
-            problem.status,
-            name=name,
-            description=description,
-            visibility=visibility,
-            type_mode=type_mode,
-            types=types,
-            error=problem.message,
-        )
+        return _form(request, member.org.name, problem)
     view = created[0]
     return see_other(registry_url(view.org_name, view.registry.name))
