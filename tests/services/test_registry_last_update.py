@@ -47,6 +47,8 @@ def test_collection_changes_move_the_registry_last_update(
         ("create", "POST", REG + "/collections", {"name": "bert", "type": "model"}),
         ("edit", "PATCH", COLL, {"description": "Now *described*.", "tags": ["nlp"]}),
         ("link", "POST", COLL + "/versions", {"source": source}),
+        ("alias set", "PUT", COLL + "/aliases/staging", {"version": "v0"}),
+        ("alias remove", "DELETE", COLL + "/aliases/staging", None),
         ("unlink", "DELETE", COLL + "/versions/v0", None),
         ("delete", "DELETE", COLL, None),
     ]

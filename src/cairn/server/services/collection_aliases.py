@@ -13,7 +13,7 @@ from cairn.server.domain.principal import Principal
 from cairn.server.domain.refs import Selector
 from cairn.server.domain.roles import Action, allows
 from cairn.server.services import audit, linked
-from cairn.server.services.collections import Place, locate, protected_refusal
+from cairn.server.services.collections import Place, locate, protected_refusal, touch
 
 
 def is_protected(s: Session, registry_id: int, alias: str) -> bool:
@@ -84,6 +84,7 @@ def set_alias(
     target = linked.find(s, place.collection, selector)
     if target is None:
         raise NotFoundError(f"version {registry_name}/{collection_name}:{selector} not found")
+    touch(s, place.reg.registry, place.collection)
     assign(s, actor, place, alias, target)
     s.flush()
     return linked.view_in(s, place, Selector(index=target.version_index), files=False)
@@ -106,6 +107,7 @@ def remove_alias(
     index = s.scalar(
         select(LinkedVersion.version_index).where(LinkedVersion.id == row.linked_version_id)
     )
+    touch(s, place.reg.registry, place.collection)
     s.delete(row)
     audit.record(
         s,
