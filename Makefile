@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: serve test lint typecheck layers pytest chromium bench clean
+.PHONY: serve test lint typecheck layers pytest chromium bench nightly clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ pytest: $(STAMP) chromium
 
 chromium:  # Debian's Chromium, for the Playwright web tests (tests/web)
 	scripts/ensure-chromium.sh
+
+nightly: $(STAMP) chromium  # the long runs: 200 fuzz examples per operation and mode
+	CAIRN_FUZZ_EXAMPLES=200 $(BIN)/pytest tests/api/test_fuzz_schema.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.registries --backend both
