@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import http.client
 import re
 import shutil
 import subprocess
@@ -133,6 +134,29 @@ async def _sequential(
 
 def sequential(base_url: str, key: str, refs: Sequence[str], warmup: Sequence[str]) -> list[float]:
     return asyncio.run(_sequential(base_url, key, refs, warmup))
+
+
+def blocking_sequential(base_url: str, key: str, count: int, warmup: int) -> list[float]:
+    """Latency in ms of `count` hot resolutions with the standard library's blocking
+    `http.client` on one keep-alive connection: a client that adds little of its own."""
+    host, port = base_url.removeprefix("http://").split(":")
+    target = "/api/v1/resolve?" + urlencode({"ref": HOT_REF, "org": ORG})
+    headers = {"Authorization": f"Bearer {key}"}
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    latencies = []
+    try:
+        for i in range(warmup + count):
+            start = time.perf_counter()
+            connection.request("GET", target, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            if i >= warmup:
+                latencies.append((time.perf_counter() - start) * 1000)
+            if response.status != 200:
+                raise RuntimeError(f"GET {target} -> {response.status}")
+    finally:
+        connection.close()
+    return latencies
 
 
 def latency_summary(ms: Sequence[float]) -> dict[str, Any]:
@@ -271,6 +295,9 @@ def measure_server(
         cpu * 1000 / (args.requests + args.warmup), 3
     )
     out["rss_after_warm_mib"] = server.memory().rss_mib
+    out["blocking_1_client"] = latency_summary(
+        blocking_sequential(server.base_url, fixture.key, args.requests, args.warmup)
+    )
     out["wrk_1_client"] = wrk(server, fixture.key, 1, 1, args.single_seconds)
     out["wrk_16_clients"] = wrk(server, fixture.key, args.clients, 2, args.duration)
     out["rss_idle_after_load_mib"] = server.memory().rss_mib
@@ -324,9 +351,11 @@ def keepalive_control(tmp: Path, data_dir: Path, url: str | None, key: str) -> l
 
 def _line(backend: str, r: dict[str, Any]) -> str:
     py, w1, w16 = r["python_1_client"], r["wrk_1_client"], r["wrk_16_clients"]
+    raw = r["blocking_1_client"]
     return (
         f"{backend} workers={r['workers']}: python p50 {py['p50_ms']:.2f} "
-        f"p99 {py['p99_ms']:.2f} ms; wrk -c1 p50 {w1['p50_ms']:.2f} ms; "
+        f"p99 {py['p99_ms']:.2f} ms; http.client p50 {raw['p50_ms']:.2f} "
+        f"p99 {raw['p99_ms']:.2f} ms; wrk -c1 p50 {w1['p50_ms']:.2f} ms; "
         f"wrk -c16 {w16['requests_per_s']:.0f} req/s "
         f"p50 {w16['p50_ms']:.1f} p99 {w16['p99_ms']:.1f} ms; cold p50 "
         f"{r['python_cold_distinct_refs']['p50_ms']:.2f} ms; RSS idle {r['rss_idle_mib']:.0f} "
@@ -393,18 +422,20 @@ def print_report(results: list[dict[str, Any]]) -> None:
     print()
     header = (
         f"{'backend':9}{'workers':>8}{'py p50':>9}{'py p99':>9}{'wrk1 p50':>10}{'wrk1 p99':>10}"
-        f"{'16c req/s':>11}{'16c p50':>9}{'16c p99':>9}{'cpu/req':>9}{'cold p50':>10}"
-        f"{'cold p99':>10}{'RSS idle':>10}{'RSS load':>10}"
+        f"{'raw p50':>9}{'raw p99':>9}{'16c req/s':>11}{'16c p50':>9}{'16c p99':>9}"
+        f"{'cpu/req':>9}{'cold p50':>10}{'cold p99':>10}{'RSS idle':>10}{'RSS load':>10}"
     )
-    print("GET /api/v1/resolve?ref=Models/x:production (latencies ms, RSS MiB of server tree)")
+    print("GET /api/v1/resolve?ref=Models/x:production (latencies ms, RSS MiB of server tree;")
+    print("py: httpx asyncio client, raw: blocking http.client, both one keep-alive connection)")
     print(header)
     for backend in results:
         for r in backend["runs"]:
             py, w1, w16 = r["python_1_client"], r["wrk_1_client"], r["wrk_16_clients"]
-            cold = r["python_cold_distinct_refs"]
+            cold, raw = r["python_cold_distinct_refs"], r["blocking_1_client"]
             print(
                 f"{backend['backend']:9}{r['workers']:>8}{py['p50_ms']:>9.2f}{py['p99_ms']:>9.2f}"
-                f"{w1['p50_ms']:>10.2f}{w1['p99_ms']:>10.2f}{w16['requests_per_s']:>11.0f}"
+                f"{w1['p50_ms']:>10.2f}{w1['p99_ms']:>10.2f}{raw['p50_ms']:>9.2f}"
+                f"{raw['p99_ms']:>9.2f}{w16['requests_per_s']:>11.0f}"
                 f"{w16['p50_ms']:>9.2f}{w16['p99_ms']:>9.2f}"
                 f"{w16['server_cpu_ms_per_request']:>9.2f}{cold['p50_ms']:>10.2f}"
                 f"{cold['p99_ms']:>10.2f}{r['rss_idle_mib']:>10.0f}{w16['rss_peak_mib']:>10.0f}"
@@ -432,6 +463,12 @@ def print_report(results: list[dict[str, Any]]) -> None:
                 f"{moves['first_after_move']['max_ms']:.2f}; others p50 "
                 f"{moves['others']['p50_ms']:.2f}"
             )
+    print()
+    for backend in results:
+        print(
+            f"load average (1, 5, 15 min) during {backend['backend']}: "
+            f"{backend['load_start']} -> {backend['load_end']}"
+        )
     print()
     print("Targets:")
     for backend in results:

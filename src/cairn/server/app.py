@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
 from fastapi import APIRouter, FastAPI
 
 from cairn.server.api import (
@@ -19,10 +22,10 @@ from cairn.server.api import (
 )
 from cairn.server.api.routing import API_PREFIX
 from cairn.server.blobs.factory import open_store
-from cairn.server.db import schema
 from cairn.server.db.engine import make_engine, make_sessionmakers
 from cairn.server.domain.ratelimit import FailureLimiter
 from cairn.server.http import errors
+from cairn.server.http.cached_resolve import CachedResolutions
 from cairn.server.http.deps import AppState
 from cairn.server.http.middleware import EdgeGuard
 from cairn.server.services import generation, provisioning
@@ -60,6 +63,9 @@ def prepare(state: AppState) -> str | None:
     settings = state.settings
     state.blobs.check()
     if settings.auto_migrate:
+        # Imported here: workers never migrate, and Alembic would cost each of them ~10 MiB.
+        from cairn.server.db import schema
+
         schema.upgrade(state.engine)
     password = settings.admin_password.get_secret_value() if settings.admin_password else None
     with state.writers() as s, s.begin():
@@ -79,6 +85,7 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
         summary="Self-hosted registry for machine-learning artifacts",
         docs_url="/docs",
         redoc_url=None,
+        lifespan=_closing(state),
     )
     app.state.cairn = state
     api = APIRouter(prefix=API_PREFIX)
@@ -88,8 +95,20 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     app.include_router(site.router)
     app.mount(site.STATIC_PATH, site.static_files(), name="static")
     errors.install(app, page=site.error_page)
-    app.add_middleware(EdgeGuard, settings=settings)
+    app.add_middleware(CachedResolutions, state=state, path=API_PREFIX + "/resolve")
+    app.add_middleware(EdgeGuard, settings=settings)  # added last: runs first
     return app
+
+
+def _closing(state: AppState) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Lifespan: close the process's own generation connection at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await state.live.close()
+
+    return lifespan
 
 
 def app_from_env() -> FastAPI:

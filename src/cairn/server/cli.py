@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
+import sys
 from datetime import timedelta
 from pathlib import Path
 
 import click
 import uvicorn
-from uvicorn.supervisors import Multiprocess
 
+from cairn.server import supervisor
 from cairn.server.app import build_state, create_app, prepare
 from cairn.server.db import schema
 from cairn.server.services.gc import collect
@@ -71,27 +71,12 @@ def server(
         return
     state.engine.dispose()
     os.environ.update(_env_for_workers(settings))
-    config = uvicorn.Config(
-        "cairn.server.app:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        access_log=access_log,
-    )
-    Multiprocess(config, sockets=[_listening_socket(config)]).run()
-
-
-def _listening_socket(config: uvicorn.Config) -> socket.socket:
-    """The shared socket, with TCP_NODELAY set so every accepted connection inherits it.
-
-    Workers receive the socket by file descriptor; asyncio then does not recognise it as TCP
-    and leaves Nagle's algorithm on, which costs keep-alive clients ~40 ms per response.
-    """
-    sock = config.bind_socket()
-    if sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # A lean supervisor replaces this process (same pid, signals and output), so the parent
+    # of the workers does not keep the application's imports resident.
+    lean = supervisor.command(settings.host, settings.port, settings.workers, access_log)
+    os.execv(sys.executable, [sys.executable, *lean])  # noqa: S606 - our own interpreter
 
 
 def _env_for_workers(settings: Settings) -> dict[str, str]:

@@ -7,12 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from cairn.server.api import convert, schemas
 from cairn.server.api.routing import guarded_by
 from cairn.server.domain.principal import Principal
 from cairn.server.domain.roles import Action
-from cairn.server.http.deps import Db, State
+from cairn.server.http.cached_resolve import CachedResolutions
+from cairn.server.http.caches import resolution_key
+from cairn.server.http.deps import AppState, Db, State
 from cairn.server.http.identity import Caller
 from cairn.server.services import history, orgs, resolve
 from cairn.server.services.linked import LinkedView
@@ -92,7 +95,7 @@ def audit_log(
 
 
 @router.get("/resolve", response_model=schemas.ResolveOut)
-def resolve_ref(
+async def resolve_ref(
     ref: Annotated[str, Query(min_length=1, max_length=1024)],
     request: Request,
     caller: Caller,
@@ -102,22 +105,27 @@ def resolve_ref(
     """Resolve any reference form to a linked or logged version, with its files.
 
     The call every deployment makes: answers are remembered per caller for the current
-    catalogue generation, so repeated resolutions cost one small query.
+    catalogue generation, so repeated resolutions cost one small query (and are served by
+    `http.cached_resolve` before routing).
     """
-    key = (caller.user_id, ref, org)
+    key = resolution_key(caller.user_id, ref, org)
     now: int = request.state.generation
     body = state.answers.get(key, now)
     if body is None:
-        with state.readers() as db:
-            default_org = org or _default_org(db, caller, state.settings.default_org)
-            found = resolve.resolve(db, caller, ref, default_org)
-            if isinstance(found, LinkedView):
-                out = schemas.ResolveOut(kind="linked", linked=convert.linked(found))
-            else:
-                out = schemas.ResolveOut(kind="logged", logged=convert.version(found))
-        body = out.model_dump_json().encode()
+        body = await run_in_threadpool(_resolve_body, state, caller, ref, org)
         state.answers.put(key, now, body)
-    return Response(body, media_type="application/json")
+    return CachedResolutions.answer(body)
+
+
+def _resolve_body(state: AppState, caller: Principal, ref: str, org: str | None) -> bytes:
+    with state.readers() as db:
+        default_org = org or _default_org(db, caller, state.settings.default_org)
+        found = resolve.resolve(db, caller, ref, default_org)
+        if isinstance(found, LinkedView):
+            out = schemas.ResolveOut(kind="linked", linked=convert.linked(found))
+        else:
+            out = schemas.ResolveOut(kind="logged", logged=convert.version(found))
+    return out.model_dump_json().encode()
 
 
 def _default_org(db: Session, caller: Principal, configured: str) -> str:

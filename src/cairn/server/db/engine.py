@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+import sqlite3
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+if TYPE_CHECKING:
+    import psycopg
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+READER_BUSY_TIMEOUT_S = 0.05
 
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
@@ -57,3 +62,25 @@ def make_sessionmakers(engine: Engine) -> tuple[sessionmaker[Session], sessionma
         sessionmaker(engine, expire_on_commit=False),
         sessionmaker(writer, expire_on_commit=False),
     )
+
+
+def sqlite_reader(engine: Engine) -> sqlite3.Connection:
+    """A connection of its own to the engine's SQLite file for one-statement reads in
+    autocommit; it gives up on a lock after 50 ms instead of holding its caller."""
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    return sqlite3.connect(
+        args[0],
+        timeout=READER_BUSY_TIMEOUT_S,
+        isolation_level=None,
+        check_same_thread=False,
+        uri=bool(kwargs.get("uri", False)),
+    )
+
+
+async def postgres_reader(engine: Engine) -> psycopg.AsyncConnection[Any]:
+    """An asynchronous connection of its own to the engine's PostgreSQL, in autocommit."""
+    import psycopg  # here: a server on SQLite need not load it (~9 MiB)
+
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    kwargs.pop("context", None)  # SQLAlchemy's adapters are for its own connections
+    return await psycopg.AsyncConnection.connect(*args, autocommit=True, **kwargs)

@@ -34,3 +34,10 @@ class GenerationCache(Generic[V]):
             self._items.move_to_end(key)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
+
+
+def resolution_key(
+    user_id: int, ref: str | None, org: str | None
+) -> tuple[int, str | None, str | None]:
+    """Where a caller's answer to `GET /resolve?ref=…&org=…` is remembered."""
+    return (user_id, ref, org)

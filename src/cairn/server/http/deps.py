@@ -14,6 +14,7 @@ from cairn.server.blobs.base import BlobStore
 from cairn.server.domain.principal import Principal
 from cairn.server.domain.ratelimit import FailureLimiter
 from cairn.server.http.caches import GenerationCache
+from cairn.server.services import generation
 from cairn.server.settings import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -32,10 +33,14 @@ class AppState:
     principals: GenerationCache[Principal] = field(default_factory=lambda: GenerationCache(10_000))
     answers: GenerationCache[bytes] = field(default_factory=lambda: GenerationCache(10_000))
     key_touched: dict[int, float] = field(default_factory=dict)
+    live: generation.Live = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.live = generation.Live(self.engine)
 
 
-def app_state(request: Request) -> AppState:
-    """The application's state."""
+async def app_state(request: Request) -> AppState:
+    """The application's state (async: served on the event loop, without a thread)."""
     state: AppState = request.app.state.cairn
     return state
 

@@ -28,7 +28,11 @@ CROSS_SITE = "cross-site request refused"
 
 def bearer_key(request: Request) -> str | None:
     """The API key in `Authorization: Bearer <key>`, if any."""
-    header = request.headers.get("authorization")
+    return bearer_token(request.headers.get("authorization"))
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The key in an `Authorization` header value, None without one; 401 when malformed."""
     if not header:
         return None
     scheme, _, value = header.partition(" ")
@@ -37,42 +41,77 @@ def bearer_key(request: Request) -> str | None:
     return value.strip()
 
 
-def principal(request: Request, state: State) -> Principal:
+def key_digest(key: str) -> bytes:
+    """What the key cache is indexed by: never the key itself."""
+    return hashlib.sha256(key.encode()).digest()
+
+
+async def principal(request: Request, state: State) -> Principal:
     """The authenticated caller; 401 for anonymous requests and bad or revoked keys.
 
     A key checked once is remembered for the current catalogue generation only: revoking it,
     or deactivating its user, moves the generation on and the next request checks again.
+    A remembered key costs one generation read on the event loop and no thread.
     """
     key = bearer_key(request)
     if key is None:
         raise AuthenticationError("authentication required: send 'Authorization: Bearer <API key>'")
-    digest = hashlib.sha256(key.encode()).digest()
-    with state.readers() as s:
-        now = generation.current(s)
-        found = state.principals.get(digest, now)
-        if found is None:
-            found, stale = keys.authenticate(s, key)
-            state.principals.put(digest, now, found)
-            if not stale and found.key_id is not None:
-                state.key_touched.setdefault(found.key_id, time.monotonic())
+    digest = key_digest(key)
+    now = await generation_now(state)
+    found = state.principals.get(digest, now)
+    if found is None:
+        found = await run_in_threadpool(_check_key, state, key, digest, now)
     request.state.generation = now
-    _touch(state, found)
+    if found.key_id is not None and touch_due(state, found):
+        state.key_touched[found.key_id] = time.monotonic()  # before the hop: one touch, not two
+        await run_in_threadpool(_touch, state, found.key_id)
     return found
 
 
-def _touch(state: AppState, found: Principal) -> None:
-    """Record a key's use at most once a minute per process (best effort)."""
+async def generation_now(state: AppState) -> int:
+    """The catalogue generation, read after the request arrived."""
+    now = await state.live.now()
+    if now is None:  # its own connection failed: read it the ordinary way
+        now = await run_in_threadpool(_read_generation, state)
+    return now
+
+
+def _read_generation(state: AppState) -> int:
+    with state.readers() as s:
+        return generation.current(s)
+
+
+def _check_key(state: AppState, key: str, digest: bytes, now: int) -> Principal:
+    with state.readers() as s:
+        found, stale = keys.authenticate(s, key)
+    state.principals.put(digest, now, found)
+    if not stale and found.key_id is not None:
+        state.key_touched.setdefault(found.key_id, time.monotonic())
+    return found
+
+
+def remembered(state: AppState, key: str, now: int) -> Principal | None:
+    """The principal of a key checked under generation `now` whose use was recorded lately;
+    None when the key must go through `principal` (not checked yet, or its use is due)."""
+    found = state.principals.get(key_digest(key), now)
+    return None if found is None or touch_due(state, found) else found
+
+
+def touch_due(state: AppState, found: Principal) -> bool:
+    """Whether this process should record the key's use now (at most once a minute)."""
     if found.key_id is None:
-        return
-    clock = time.monotonic()
-    if clock - state.key_touched.get(found.key_id, -1e9) < keys.LAST_USED_RESOLUTION.seconds:
-        return
-    state.key_touched[found.key_id] = clock
+        return False
+    last = state.key_touched.get(found.key_id, -1e9)
+    return time.monotonic() - last >= keys.LAST_USED_RESOLUTION.seconds
+
+
+def _touch(state: AppState, key_id: int) -> None:
+    """Record a key's use (best effort)."""
     try:
         with state.writers() as s, s.begin():
-            keys.touch(s, found.key_id)
+            keys.touch(s, key_id)
     except SQLAlchemyError:  # a busy database must not fail the request
-        log.warning("could not record last use of API key %s", found.key_id)
+        log.warning("could not record last use of API key %s", key_id)
 
 
 Caller = Annotated[Principal, Depends(principal)]
