@@ -269,7 +269,7 @@ PROBES: tuple[Probe, ...] = (
         R + "/collections",
         "collections",
         body={"name": "fresh", "type": "model"},
-        effect=changes(added={"collections": 1}),
+        effect=changes(added={"collections": 1}, registries=1),
         answer=json_is(name="fresh", type="model", version_count=0),
         needs=frozenset({"plain"}),
     ),
@@ -286,7 +286,7 @@ PROBES: tuple[Probe, ...] = (
         "collection",
         PLAIN,
         body={"description": NEW_DESCRIPTION},
-        effect=changes(collections=1),
+        effect=changes(collections=1, registries=1),
         answer=json_is(name="plain", description=NEW_DESCRIPTION),
         needs=frozenset({"plain"}),
     ),
@@ -295,7 +295,9 @@ PROBES: tuple[Probe, ...] = (
         C,
         "collection",
         PLAIN,
-        effect=changes(removed={"collections": 1, "linked_versions": 2, "collection_aliases": 1}),
+        effect=changes(
+            removed={"collections": 1, "linked_versions": 2, "collection_aliases": 1}, registries=1
+        ),
         needs=frozenset({"plain"}),
     ),
     Probe(
@@ -304,7 +306,9 @@ PROBES: tuple[Probe, ...] = (
         "collection-holding-protected",
         GUARDED,
         action=MANAGE,
-        effect=changes(removed={"collections": 1, "linked_versions": 1, "collection_aliases": 1}),
+        effect=changes(
+            removed={"collections": 1, "linked_versions": 1, "collection_aliases": 1}, registries=1
+        ),
         needs=frozenset({"guarded"}),
     ),
     Probe(
@@ -320,7 +324,7 @@ PROBES: tuple[Probe, ...] = (
         "link",
         PLAIN,
         body={"source": f"{ENTITY}/{PROJECT}/{ARTIFACT}:v2"},
-        effect=changes(added={"linked_versions": 1}, collections=1),
+        effect=changes(added={"linked_versions": 1}, collections=1, registries=1),
         needs=frozenset({"plain"}),
         answer=linked_as("v2", "latest"),
     ),
@@ -331,7 +335,9 @@ PROBES: tuple[Probe, ...] = (
         PLAIN,
         body={"source": f"{ENTITY}/{PROJECT}/{ARTIFACT}:v2", "aliases": [PROTECTED]},
         action=MANAGE,
-        effect=changes(added={"linked_versions": 1, "collection_aliases": 1}, collections=1),
+        effect=changes(
+            added={"linked_versions": 1, "collection_aliases": 1}, collections=1, registries=1
+        ),
         needs=frozenset({"plain"}),
         answer=linked_as("v2", "latest", PROTECTED),
     ),
@@ -347,7 +353,9 @@ PROBES: tuple[Probe, ...] = (
         C + "/versions/{version}",
         "unlink",
         {**PLAIN, "version": "v0"},
-        effect=changes(removed={"linked_versions": 1, "collection_aliases": 1}, collections=1),
+        effect=changes(
+            removed={"linked_versions": 1, "collection_aliases": 1}, collections=1, registries=1
+        ),
         needs=frozenset({"plain"}),
     ),
     Probe(
@@ -356,7 +364,9 @@ PROBES: tuple[Probe, ...] = (
         "unlink-protected-holder",
         {**GUARDED, "version": "v0"},
         action=MANAGE,
-        effect=changes(removed={"linked_versions": 1, "collection_aliases": 1}, collections=1),
+        effect=changes(
+            removed={"linked_versions": 1, "collection_aliases": 1}, collections=1, registries=1
+        ),
         needs=frozenset({"guarded"}),
     ),
     Probe(
@@ -372,7 +382,7 @@ PROBES: tuple[Probe, ...] = (
         "alias",
         {**PLAIN, "alias": "candidate"},
         body={"version": "v1"},
-        effect=changes(added={"collection_aliases": 1}),
+        effect=changes(added={"collection_aliases": 1}, collections=1, registries=1),
         needs=frozenset({"plain"}),
         answer=linked_as("v1", "candidate"),
     ),
@@ -383,7 +393,7 @@ PROBES: tuple[Probe, ...] = (
         {**PLAIN, "alias": PROTECTED},
         body={"version": "v1"},
         action=MANAGE,
-        effect=changes(added={"collection_aliases": 1}),
+        effect=changes(added={"collection_aliases": 1}, collections=1, registries=1),
         needs=frozenset({"plain"}),
         answer=linked_as("v1", PROTECTED),
     ),
@@ -392,7 +402,7 @@ PROBES: tuple[Probe, ...] = (
         C + "/aliases/{alias}",
         "alias",
         {**PLAIN, "alias": ORDINARY},
-        effect=changes(removed={"collection_aliases": 1}),
+        effect=changes(removed={"collection_aliases": 1}, collections=1, registries=1),
         needs=frozenset({"plain"}),
     ),
     Probe(
@@ -401,7 +411,7 @@ PROBES: tuple[Probe, ...] = (
         "protected-alias",
         {**GUARDED, "alias": PROTECTED},
         action=MANAGE,
-        effect=changes(removed={"collection_aliases": 1}),
+        effect=changes(removed={"collection_aliases": 1}, collections=1, registries=1),
         needs=frozenset({"guarded"}),
     ),
     Probe(
