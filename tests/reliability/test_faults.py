@@ -1,13 +1,17 @@
-"""Fault injection: a full disk, an object store and a database that go away, then come back.
+"""Fault injection: a full disk; an object store and a database that go away or hang, then
+come back; a SQLite database locked by another writer.
 
-Each fault must give a prompt 5xx with the standard error body (never a hang or a stack
-trace), leave nothing partial behind, and need no manual repair once the fault is gone.
+Each fault must give a prompt 5xx with the standard error body (SECURITY.md: never a hang
+over 5 s, never a stack trace), leave nothing partial behind, and need no manual repair once
+the fault is gone.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -172,4 +176,83 @@ def test_database_outage_is_a_prompt_503_and_recovers(tmp_path: Path) -> None:
         proxy.start()
         assert client.get("/orgs/default/registries").status_code == 200
         created = client.post("/orgs/default/registries", json={"name": "after-outage"})
+        assert created.status_code == 201, created.text
+
+
+def test_hung_object_store_is_a_prompt_503(
+    s3_through_proxy: tuple[httpx.Client, Proxy], admin_key: str
+) -> None:
+    client, proxy = s3_through_proxy
+    blob = Blob(b"bytes for a store that stopped answering " * 500)
+    proxy.stall()
+    started = time.monotonic()
+    response = client.put(
+        f"/api/v1/blobs/{blob.sha256}",
+        content=blob.data,
+        headers={**auth(admin_key), **OCTETS, "Content-Length": str(len(blob.data))},
+    )
+    assert time.monotonic() - started < PROMPT_SECONDS
+    _assert_error_body(response, 503, "unavailable")
+    proxy.resume()
+    again = client.put(
+        f"/api/v1/blobs/{blob.sha256}",
+        content=blob.data,
+        headers={**auth(admin_key), **OCTETS, "Content-Length": str(len(blob.data))},
+    )
+    assert again.status_code == 201, again.text
+
+
+def test_hung_database_is_a_prompt_503(tmp_path: Path) -> None:
+    with (
+        pg.admin_url() as admin,
+        pg.scratch_database(admin) as url,
+        forwarding(_socket_target(url)) as proxy,
+        servers.running(
+            tmp_path / "data", {**ENV, "CAIRN_DATABASE_URL": _through(url, proxy)}
+        ) as server,
+        client_for(server.base, admin_key(server.base)) as client,
+    ):
+        assert client.get("/orgs/default/registries").status_code == 200
+        proxy.stall()
+        started = time.monotonic()
+        _assert_error_body(client.get("/orgs/default/registries"), 503, "unavailable")
+        assert time.monotonic() - started < PROMPT_SECONDS
+        proxy.resume()
+        assert client.get("/orgs/default/registries").status_code == 200
+
+
+def _hold_write_lock(db: Path, seconds: float, held: threading.Event) -> None:
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        held.set()
+        time.sleep(seconds)
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+
+
+def test_locked_sqlite_database_is_a_prompt_503_for_writers_only(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with (
+        servers.running(data, ENV) as server,
+        client_for(server.base, admin_key(server.base)) as client,
+    ):
+        held = threading.Event()
+        locker = threading.Thread(
+            target=_hold_write_lock, args=(data / "cairn.db", 2 * PROMPT_SECONDS + 3, held)
+        )
+        locker.start()
+        assert held.wait(10)
+        try:
+            started = time.monotonic()
+            assert client.get("/orgs/default/registries").status_code == 200, "readers go on"
+            assert time.monotonic() - started < PROMPT_SECONDS
+            started = time.monotonic()
+            refused = client.post("/orgs/default/registries", json={"name": "while-locked"})
+            assert time.monotonic() - started < PROMPT_SECONDS
+            _assert_error_body(refused, 503, "unavailable")
+        finally:
+            locker.join()
+        created = client.post("/orgs/default/registries", json={"name": "while-locked"})
         assert created.status_code == 201, created.text

@@ -11,8 +11,12 @@ from sqlalchemy.orm import Session, sessionmaker
 if TYPE_CHECKING:
     import psycopg
 
-SQLITE_BUSY_TIMEOUT_MS = 10_000
+# A writer waits this long for SQLite's write lock, then the request answers 503: a database
+# locked by something else must not hang requests (SECURITY.md: no hang over 5 s).
+SQLITE_BUSY_TIMEOUT_MS = 4_000
 READER_BUSY_TIMEOUT_S = 0.05
+# libpq's connect_timeout (its minimum): an unreachable or hung PostgreSQL answers 503 promptly.
+POSTGRES_CONNECT_TIMEOUT_S = 2
 
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
@@ -29,7 +33,12 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     return create_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S},
     )
 
 
