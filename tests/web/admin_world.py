@@ -1,21 +1,13 @@
-"""Helpers for the organization admin pages' browser tests: sign-in, CSRF, API look-ups."""
+"""Helpers for the organization admin pages' browser tests: CSRF, service accounts, API look-ups."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from playwright.sync_api import Dialog, Error, Page
+from playwright.sync_api import Page
 
 from tests.web import world
 from tests.web.world import Site
-
-
-def sign_in_with(page: Page, site: Site, username: str, password: str) -> None:
-    """Fill the sign-in form with any password (the caller checks where it lands)."""
-    page.goto(f"{site.base}/login")
-    page.get_by_label("Username or email").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def csrf_token(page: Page) -> str:
@@ -25,20 +17,19 @@ def csrf_token(page: Page) -> str:
     return token
 
 
-def watch_for_script(page: Page) -> list[str]:
-    """Dialogs opened and page errors raised on `page`; any dialog means injected script ran."""
-    seen: list[str] = []
+def create_service_account(page: Page, site: Site, name: str) -> None:
+    """Create a service account of `default` through its dialog and land on its keys page."""
+    page.goto(f"{site.base}/org/default/service-accounts")
+    page.get_by_text("Create service account", exact=True).first.click()
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_role("button", name="Create service account").last.click()
+    page.wait_for_url(f"{site.base}/org/default/service-accounts/{name}")
 
-    def on_dialog(dialog: Dialog) -> None:
-        seen.append(f"dialog: {dialog.message}")
-        dialog.dismiss()
 
-    def on_error(error: Error) -> None:
-        seen.append(f"pageerror: {error}")
-
-    page.on("dialog", on_dialog)
-    page.on("pageerror", on_error)
-    return seen
+def mint_key(page: Page, name: str) -> None:
+    """Mint a key named `name` on the service account's page that is open."""
+    page.get_by_label("Key name").fill(name)
+    world.submit(page, page.get_by_role("button", name="Mint key"))
 
 
 def org_members(site: Site, org: str = "default") -> dict[str, dict[str, Any]]:

@@ -45,7 +45,7 @@ def test_admin_creates_a_user_changes_role_and_deactivates(
 
     # The one-time password works once handed over.
     newcomer = new_page()
-    admin_world.sign_in_with(newcomer, site, name, password)
+    world.sign_in_with(newcomer, site, name, password)
     newcomer.wait_for_url(f"{site.base}/registry")
 
     # A duplicate is refused inline, keeping what was typed (never the password).
@@ -77,14 +77,14 @@ def test_admin_creates_a_user_changes_role_and_deactivates(
     shoot(admin, "org-users")
     newcomer.goto(f"{site.base}/registry")
     assert newcomer.url.startswith(f"{site.base}/login")
-    admin_world.sign_in_with(newcomer, site, name, password)
+    world.sign_in_with(newcomer, site, name, password)
     expect(newcomer.get_by_role("alert")).to_have_text("invalid username or password")
     assert not admin_world.org_members(site)[name]["active"]
 
     # Reactivate: they are let in again.
     world.submit(admin, row.get_by_role("button", name=f"Reactivate {name}"))
     expect(admin.locator(f'tr[data-user="{name}"] .status')).to_have_text("Active")
-    admin_world.sign_in_with(newcomer, site, name, password)
+    world.sign_in_with(newcomer, site, name, password)
     newcomer.wait_for_url(f"{site.base}/registry")
 
     # The admin cannot deactivate or remove themself: no such buttons on their own row.
@@ -180,15 +180,10 @@ def test_service_account_key_is_shown_once_works_and_is_revoked(
     bot = world.unique("ci-bot")
     page = new_page()
     world.sign_in(page, site, "admin")
-    page.goto(f"{site.base}/org/default/service-accounts")
-    page.get_by_text("Create service account", exact=True).first.click()
-    page.get_by_label("Name", exact=True).fill(bot)
-    page.get_by_role("button", name="Create service account").last.click()
-    page.wait_for_url(f"{site.base}/org/default/service-accounts/{bot}")
+    admin_world.create_service_account(page, site, bot)
     expect(page.get_by_text(f"{bot} has no live API keys.")).to_be_visible()
 
-    page.get_by_label("Key name").fill("deploy")
-    world.submit(page, page.get_by_role("button", name="Mint key"))
+    admin_world.mint_key(page, "deploy")
     key = page.locator("#new-key").inner_text()
     assert key.startswith("cairn_")
     expect(page.get_by_role("button", name="Copy")).to_be_visible()
@@ -218,13 +213,11 @@ def test_service_account_key_is_shown_once_works_and_is_revoked(
     made = site.api("POST", "/orgs/default/users", json={"username": other, "service": True})
     assert made.status_code == 201, made.text
     page.goto(f"{site.base}/org/default/service-accounts/{other}")
-    page.get_by_label("Key name").fill("theirs")
-    world.submit(page, page.get_by_role("button", name="Mint key"))
+    admin_world.mint_key(page, "theirs")
     theirs = page.locator('tr[data-key="theirs"] form').get_attribute("action")
     assert theirs
     key_id = theirs.split("/keys/")[1].split("/")[0]
-    token = page.locator('input[name="csrf_token"]').first.get_attribute("value")
-    assert token
+    token = admin_world.csrf_token(page)
     crossed = page.request.post(
         f"{site.base}/org/default/service-accounts/{bot}/keys/{key_id}/revoke",
         form={"csrf_token": token},

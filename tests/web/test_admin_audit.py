@@ -54,13 +54,8 @@ def test_audit_log_shows_admin_actions_and_filters_narrow_it(
 
     # Actions taken on the admin pages: a service account, a key minted and revoked, a user
     # deactivated.
-    page.goto(f"{site.base}/org/default/service-accounts")
-    page.get_by_text("Create service account", exact=True).first.click()
-    page.get_by_label("Name", exact=True).fill(bot)
-    page.get_by_role("button", name="Create service account").last.click()
-    page.wait_for_url(f"{site.base}/org/default/service-accounts/{bot}")
-    page.get_by_label("Key name").fill("nightly")
-    world.submit(page, page.get_by_role("button", name="Mint key"))
+    admin_world.create_service_account(page, site, bot)
+    admin_world.mint_key(page, "nightly")
     world.submit(page, page.get_by_role("button", name="Revoke nightly"))
     page.goto(f"{site.base}/org/default/users?q={leaver}")
     world.submit(page, page.get_by_role("button", name=f"Deactivate {leaver}"))

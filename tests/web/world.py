@@ -52,12 +52,17 @@ def new_user(site: Site, username: str, *, role: str = "member") -> str:
     return email
 
 
-def sign_in(page: Page, site: Site, username: str) -> None:
-    """Sign in through the form (as `admin` or a user made by new_user) and land on the home."""
+def sign_in_with(page: Page, site: Site, username: str, password: str) -> None:
+    """Fill the sign-in form with any password (the caller checks where it lands)."""
     page.goto(f"{site.base}/login")
     page.get_by_label("Username or email").fill(username)
-    page.get_by_label("Password").fill(ADMIN_PASSWORD if username == "admin" else PASSWORD)
+    page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+
+
+def sign_in(page: Page, site: Site, username: str) -> None:
+    """Sign in through the form (as `admin` or a user made by new_user) and land on the home."""
+    sign_in_with(page, site, username, ADMIN_PASSWORD if username == "admin" else PASSWORD)
     page.wait_for_url(f"{site.base}/registry")
 
 
@@ -130,12 +135,16 @@ def link_refs(site: Site, registry: str, collection: str, refs: list[str]) -> No
             assert resp.status_code == 201, resp.text
 
 
-def watch_for_script(page: Page) -> list[str]:
-    """Collect dialogs opened and errors raised on `page` (an unexpected dialog means XSS ran)."""
+def watch_for_script(page: Page, *, answered: tuple[str, ...] = ("confirm",)) -> list[str]:
+    """Collect dialogs opened and errors raised on `page` (an unexpected dialog means XSS ran).
+
+    Dialogs of the `answered` types are the page's own questions, answered by confirm_next;
+    pages that ask none pass `answered=()`, so that any dialog at all counts.
+    """
     seen: list[str] = []
 
     def on_dialog(dialog: Dialog) -> None:
-        if dialog.type != "confirm":  # the page's own questions are answered by confirm_next
+        if dialog.type not in answered:
             seen.append(f"dialog: {dialog.message}")
             dialog.dismiss()
 

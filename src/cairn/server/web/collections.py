@@ -114,6 +114,22 @@ def collection_page(
     )
 
 
+def _answer(
+    request: Request,
+    db: Session,
+    caller: Principal,
+    org: str,
+    registry: str,
+    collection: str,
+    problem: Problem | None,
+    then: str | None = None,
+) -> Response:
+    """The page again with the refusal, or on to `then` (by default the collection's page)."""
+    if problem is not None:
+        return collection_page(request, db, caller, org, registry, collection, problem)
+    return see_other(then or collection_url(org, registry, collection))
+
+
 @router.get(COLLECTION, response_class=HTMLResponse)
 def show(
     request: Request,
@@ -162,9 +178,8 @@ def edit(
         fields=EDIT_FIELDS,
         values={"name": name, "description": description, "tags": tags},
     )
-    if problem is not None:
-        return collection_page(request, db, caller, org, registry, collection, problem)
-    return see_other(collection_url(org, registry, new_name))
+    then = collection_url(org, registry, new_name)
+    return _answer(request, db, caller, org, registry, collection, problem, then)
 
 
 @router.post(COLLECTION + "/delete")
@@ -191,9 +206,8 @@ def delete(
     problem = attempt(
         db, "delete", lambda: collections.remove(db, caller, org, registry, view.collection.name)
     )
-    if problem is not None:
-        return collection_page(request, db, caller, org, registry, collection, problem)
-    return see_other(registry_url(org, registry))
+    then = registry_url(org, registry)
+    return _answer(request, db, caller, org, registry, collection, problem, then)
 
 
 def _link(
@@ -233,9 +247,7 @@ def link(
         fields=LINK_FIELDS,
         values={"source": source, "aliases": aliases},
     )
-    if problem is not None:
-        return collection_page(request, db, caller, org, registry, collection, problem)
-    return see_other(collection_url(org, registry, collection))
+    return _answer(request, db, caller, org, registry, collection, problem)
 
 
 @router.post(COLLECTION + "/versions/{version}/unlink")
@@ -254,9 +266,7 @@ def unlink(
         "versions",
         lambda: links.unlink(db, caller, org, registry, collection, parse_selector(version)),
     )
-    if problem is not None:
-        return collection_page(request, db, caller, org, registry, collection, problem)
-    return see_other(collection_url(org, registry, collection))
+    return _answer(request, db, caller, org, registry, collection, problem)
 
 
 @router.post(COLLECTION + "/aliases")
@@ -280,9 +290,7 @@ def set_alias(
         fields=(("alias", r"^alias |protected alias"),),
         values={"alias": alias},
     )
-    if problem is not None:
-        return collection_page(request, db, caller, org, registry, collection, problem)
-    return see_other(collection_url(org, registry, collection))
+    return _answer(request, db, caller, org, registry, collection, problem)
 
 
 @router.post(COLLECTION + "/aliases/{alias}/remove")
@@ -301,6 +309,4 @@ def remove_alias(
         "versions",
         lambda: collection_aliases.remove_alias(db, caller, org, registry, collection, alias),
     )
-    if problem is not None:
-        return collection_page(request, db, caller, org, registry, collection, problem)
-    return see_other(collection_url(org, registry, collection))
+    return _answer(request, db, caller, org, registry, collection, problem)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
-from fastapi import Form
+from fastapi import Form, Query
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,7 @@ from cairn.server.http.errors import STATUS
 HOME = "/registry"
 Short = Annotated[str, Form(max_length=1024)]  # a name, a role, a list of names
 Text = Annotated[str, Form(max_length=70_000)]  # a description (the service caps it)
+After = Annotated[str | None, Query(max_length=64)]  # where a page of a keyset-paged list starts
 
 
 # Which field of a form a service's message is about: (field, pattern searched in the message).

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
+from cairn.server.db.models import User
 from cairn.server.domain.principal import Principal
 from cairn.server.domain.roles import OrgRole
 from cairn.server.http.deps import Db, State
 from cairn.server.http.identity import SessionCaller
-from cairn.server.services import orgs
+from cairn.server.services import accounts, orgs
 from cairn.server.web.forms import Problem, see_other
 from cairn.server.web.home import current_org
 from cairn.server.web.templating import page
@@ -56,6 +57,33 @@ def org_page(
         base=org_url(name),
         **context,
     )
+
+
+def create_member(
+    db: Session,
+    caller: Principal,
+    org: str,
+    username: str,
+    role: str,
+    *,
+    email: str | None = None,
+    password: str | None = None,
+    is_service: bool = False,
+) -> User:
+    """A new person or service account in the organization, with a role (organization admins)."""
+    admin = orgs.admin_access(db, caller, org)
+    org_role = orgs.parse_role(role)
+    user = accounts.create_user(
+        db,
+        caller,
+        username.strip(),
+        email=email,
+        password=password,
+        is_service=is_service,
+        org_id=admin.org.id,
+    )
+    orgs.add_member(db, caller, admin.org, user, org_role)
+    return user
 
 
 @router.get("/org")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
@@ -14,8 +14,8 @@ from cairn.server.domain.roles import OrgRole
 from cairn.server.http.deps import Db
 from cairn.server.http.identity import SessionCaller
 from cairn.server.services import accounts, keys, orgs
-from cairn.server.web.forms import Problem, Short, attempt, see_other
-from cairn.server.web.org_admin import ORG, ORG_ROLES, PER_PAGE, org_page, org_url
+from cairn.server.web.forms import After, Problem, Short, attempt, see_other
+from cairn.server.web.org_admin import ORG, ORG_ROLES, PER_PAGE, create_member, org_page, org_url
 
 router = APIRouter(include_in_schema=False)
 ACCOUNTS = ORG + "/service-accounts"
@@ -86,11 +86,7 @@ def account_page(
 
 @router.get(ACCOUNTS, response_class=HTMLResponse)
 def show_all(
-    request: Request,
-    org: str,
-    caller: SessionCaller,
-    db: Db,
-    after: Annotated[str | None, Query(max_length=64)] = None,
+    request: Request, org: str, caller: SessionCaller, db: Db, after: After = None
 ) -> HTMLResponse:
     """The organization's service accounts, readable by every member."""
     member = orgs.access(db, caller, org)
@@ -109,17 +105,11 @@ def create(
     """A new service account in the organization (organization admins); no password, keys only."""
     member = orgs.access(db, caller, org)
     made: list[User] = []
-
-    def run() -> None:
-        admin = orgs.admin_access(db, caller, org)
-        org_role = orgs.parse_role(role)
-        user = accounts.create_user(
-            db, caller, username.strip(), is_service=True, org_id=admin.org.id
-        )
-        orgs.add_member(db, caller, admin.org, user, org_role)
-        made.append(user)
-
-    problem = attempt(db, "create", run)
+    problem = attempt(
+        db,
+        "create",
+        lambda: made.append(create_member(db, caller, org, username, role, is_service=True)),
+    )
     if problem is not None:
         typed = {"username": username, "role": role}
         return service_accounts_page(request, db, caller, member, problem=problem, typed=typed)

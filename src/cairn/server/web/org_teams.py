@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
@@ -15,14 +14,13 @@ from cairn.server.domain.roles import TeamRole
 from cairn.server.http.deps import Db
 from cairn.server.http.identity import SessionCaller
 from cairn.server.services import orgs, teams
-from cairn.server.web.forms import Problem, Short, Text, attempt, see_other
+from cairn.server.web.forms import After, Problem, Short, Text, attempt, see_other
 from cairn.server.web.org_admin import ORG, PER_PAGE, org_page, org_url
 
 router = APIRouter(include_in_schema=False)
 TEAMS = ORG + "/teams"
 TEAM = TEAMS + "/{team}"
 TEAM_ROLES = [r.value for r in TeamRole]
-After = Annotated[str | None, Query(max_length=64)]
 
 
 def teams_page(

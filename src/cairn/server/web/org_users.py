@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
@@ -14,8 +15,8 @@ from cairn.server.domain.roles import OrgRole
 from cairn.server.http.deps import Db
 from cairn.server.http.identity import SessionCaller
 from cairn.server.services import accounts, credentials, orgs
-from cairn.server.web.forms import Problem, Short, attempt, see_other
-from cairn.server.web.org_admin import ORG, ORG_ROLES, PER_PAGE, org_page, org_url
+from cairn.server.web.forms import After, Problem, Short, attempt, see_other
+from cairn.server.web.org_admin import ORG, ORG_ROLES, PER_PAGE, create_member, org_page, org_url
 from cairn.server.web.org_service_accounts import service_accounts_page
 
 router = APIRouter(include_in_schema=False)
@@ -91,7 +92,7 @@ def show(
     caller: SessionCaller,
     db: Db,
     q: Annotated[str, Query(max_length=128)] = "",
-    after: Annotated[str | None, Query(max_length=64)] = None,
+    after: After = None,
 ) -> HTMLResponse:
     """The organization's people, readable by every member (as the API's member list)."""
     member = orgs.access(db, caller, org)
@@ -114,18 +115,10 @@ def create(
     made: list[tuple[str, str | None]] = []
 
     def run() -> None:
-        admin = orgs.admin_access(db, caller, org)
-        org_role = orgs.parse_role(role)
         initial = password or credentials.random_password()
-        user = accounts.create_user(
-            db,
-            caller,
-            username.strip(),
-            email=email.strip() or None,
-            password=initial,
-            org_id=admin.org.id,
+        user = create_member(
+            db, caller, org, username, role, email=email.strip() or None, password=initial
         )
-        orgs.add_member(db, caller, admin.org, user, org_role)
         made.append((user.username, None if password else initial))
 
     problem = attempt(db, "create", run)
@@ -135,38 +128,46 @@ def create(
     return users_page(request, db, caller, member, status=201, created=made[0])
 
 
+def _member_change(
+    request: Request,
+    db: Session,
+    caller: Principal,
+    member: orgs.OrgAccess,
+    username: str,
+    run: Callable[[], User | None],
+) -> Response:
+    """Change one member: back to their list, or that list with the refusal."""
+    changed: list[User | None] = []
+    problem = attempt(db, "members", lambda: changed.append(run()))
+    if problem is not None:
+        return member_page_of(request, db, caller, member, username, problem)
+    return see_other(list_url(member.org.name, changed[0]))
+
+
 @router.post(USER + "/role")
 def change_role(
     request: Request, org: str, username: str, caller: SessionCaller, db: Db, role: Short
 ) -> Response:
     """Give a member (person or service account) another organization role."""
     member = orgs.access(db, caller, org)
-    changed: list[User] = []
 
-    def run() -> None:
+    def run() -> User:
         admin = orgs.admin_access(db, caller, org)
-        changed.append(orgs.set_role(db, caller, admin.org, username, orgs.parse_role(role)))
+        return orgs.set_role(db, caller, admin.org, username, orgs.parse_role(role))
 
-    problem = attempt(db, "members", run)
-    if problem is not None:
-        return member_page_of(request, db, caller, member, username, problem)
-    return see_other(list_url(member.org.name, changed[0]))
+    return _member_change(request, db, caller, member, username, run)
 
 
 def _set_active(
     request: Request, db: Session, caller: Principal, org: str, username: str, active: bool
 ) -> Response:
     member = orgs.access(db, caller, org)
-    changed: list[User] = []
 
-    def run() -> None:
+    def run() -> User:
         orgs.member_row(db, member.org, username)  # only this organization's members, here
-        changed.append(accounts.set_active(db, caller, username, active, org_id=member.org.id))
+        return accounts.set_active(db, caller, username, active, org_id=member.org.id)
 
-    problem = attempt(db, "members", run)
-    if problem is not None:
-        return member_page_of(request, db, caller, member, username, problem)
-    return see_other(list_url(member.org.name, changed[0]))
+    return _member_change(request, db, caller, member, username, run)
 
 
 @router.post(USER + "/deactivate")
@@ -191,11 +192,9 @@ def remove(request: Request, org: str, username: str, caller: SessionCaller, db:
     member = orgs.access(db, caller, org)
     gone = accounts.find_user(db, username)
 
-    def run() -> None:
+    def run() -> User | None:
         admin = orgs.admin_access(db, caller, org)
         orgs.remove_member(db, caller, admin.org, username)
+        return gone
 
-    problem = attempt(db, "members", run)
-    if problem is not None:
-        return member_page_of(request, db, caller, member, username, problem)
-    return see_other(list_url(member.org.name, gone))
+    return _member_change(request, db, caller, member, username, run)
