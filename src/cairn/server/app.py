@@ -20,7 +20,7 @@ from cairn.server.api import (
     registry_members,
     teams,
 )
-from cairn.server.api.routing import API_PREFIX
+from cairn.server.api.routing import API_PREFIX, ERROR_RESPONSES
 from cairn.server.blobs.factory import open_store
 from cairn.server.db.engine import make_engine, make_sessionmakers
 from cairn.server.domain.ratelimit import FailureLimiter
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
         lifespan=_closing(state),
     )
     app.state.cairn = state
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
     for module in ROUTERS:
         api.include_router(module.router)
     app.include_router(api)

@@ -61,6 +61,7 @@ def list_versions(
     VERSIONS,
     status_code=201,
     response_model=schemas.LinkedVersionOut,
+    responses={200: {"model": schemas.LinkedVersionOut, "description": "Linked there already"}},
     openapi_extra=guarded_by(Action.WRITE),
 )
 def link(

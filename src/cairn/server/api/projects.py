@@ -63,7 +63,14 @@ def list_artifacts(
     ]
 
 
-@router.post(PROJECT + "/artifacts", status_code=201, response_model=schemas.VersionOut)
+@router.post(
+    PROJECT + "/artifacts",
+    status_code=201,
+    response_model=schemas.VersionOut,
+    responses={
+        200: {"model": schemas.VersionOut, "description": "Identical content: the existing version"}
+    },
+)
 def log_artifact(
     entity: str, project: str, body: schemas.LogIn, caller: Caller, db: Db
 ) -> JSONResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cairn.server.api.schemas import ErrorBody
 from cairn.server.domain.roles import Action
 
 API_PREFIX = "/api/v1"
@@ -29,3 +30,24 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
 def guarded_by(action: Action) -> dict[str, Any]:
     """Route metadata naming the role-table action the service enforces on a registry."""
     return {ACTION_KEY: action.value}
+
+
+ERROR_STATUSES = {
+    400: "Malformed request (a bad header, a NUL byte, an unusable value)",
+    401: "No credentials, or an unknown, revoked or malformed API key",
+    403: "The caller can see the resource but lacks the role for this action",
+    404: "Not found, or hidden from the caller (the same answer)",
+    409: "Conflicts with the current state (a duplicate name, a protected alias, a type)",
+    411: "A blob upload without Content-Length",
+    413: "The body is larger than allowed",
+    415: "The body is not JSON (or, for blobs, not application/octet-stream)",
+    422: "The body or a parameter is invalid",
+    429: "Too many failed sign-ins; try again later",
+    503: "The database or the blob storage is unavailable; try again",
+    507: "The server's storage is full",
+}
+# Documented on every API route: each answers these with the standard error body.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in ERROR_STATUSES.items()
+}
