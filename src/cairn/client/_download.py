@@ -12,14 +12,17 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
+
+import httpx
 
 from cairn.client._cache import BlobCache, link_or_copy, remove
 from cairn.client._errors import ValidationError
+from cairn.client._hasher import BackgroundHasher, InlineHasher, hasher_for
 from cairn.client._manifest import FileEntry, check_manifest, check_sha256
 from cairn.client._progress import TransferProgress
 from cairn.client._session import Session
 from cairn.client._transfer import (
-    CHUNK,
     DigestMismatchError,
     UnsafePathError,
     check_stop,
@@ -29,6 +32,7 @@ from cairn.client._transfer import (
 )
 
 PARTIAL_DIR = ".cairn-partial"
+HASH_BATCH = 1 << 20
 _WINDOWS_DEVICES = frozenset(
     {"CON", "PRN", "AUX", "NUL", *(f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10))}
 )
@@ -222,14 +226,45 @@ class _Fetcher:
                 f"bytes {offset}-"
             ):
                 return False
-            received = offset
-            with partial.open("ab" if offset else "wb") as out:
-                for chunk in response.iter_bytes(CHUNK):
-                    check_stop(self.stop)
-                    received += len(chunk)
-                    if received > blob.size:
-                        return False
-                    out.write(chunk)
-                    digest.update(chunk)
-                    self.bar.advance(len(chunk))
-        return received == blob.size and digest.hexdigest() == blob.sha256
+            with (
+                partial.open("ab" if offset else "wb", buffering=0) as out,
+                hasher_for(blob.size - offset, digest) as hasher,
+            ):
+                received = self._write(response, out, hasher, offset, blob.size)
+                return received == blob.size and hasher.hexdigest() == blob.sha256
+
+    def _write(
+        self,
+        response: httpx.Response,
+        out: BinaryIO,
+        hasher: BackgroundHasher | InlineHasher,
+        received: int,
+        size: int,
+    ) -> int:
+        """Write the body piece by piece as received (no joining copy) while the hasher takes
+        it in batches; returns the bytes then held, stopping once past ``size``."""
+        batch: list[bytes] = []
+        batched = 0
+        for piece in response.iter_bytes():
+            check_stop(self.stop)
+            received += len(piece)
+            if received > size:
+                break
+            _write_all(out, piece)
+            batch.append(piece)
+            batched += len(piece)
+            if batched >= HASH_BATCH:
+                hasher.feed(batch)
+                self.bar.advance(batched)
+                batch, batched = [], 0
+        hasher.feed(batch)
+        self.bar.advance(batched)
+        return received
+
+
+def _write_all(out: BinaryIO, data: bytes) -> None:
+    """Write all of ``data`` to an unbuffered file (a raw write may take only a part)."""
+    view = memoryview(data)
+    while view:
+        written = out.write(view)
+        view = view[written:]

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import ScalarSelect, select
 from sqlalchemy.orm import Session
 
-from cairn.server.db.models import Artifact, ArtifactFile, Blob
+from cairn.server.db.models import Artifact, ArtifactAlias, ArtifactFile, ArtifactVersion, Blob
 from cairn.server.domain.errors import NotFoundError
 from cairn.server.domain.manifest import sha256_digest
 from cairn.server.domain.principal import Principal
-from cairn.server.domain.refs import Selector
+from cairn.server.domain.refs import LATEST, Selector
 from cairn.server.domain.roles import Action, allows
 from cairn.server.services import artifacts, collections, linked, projects
 from cairn.server.services.artifacts import FileView
 
 
-def _file(s: Session, version_id: int, sha256: str, shown: str) -> FileView:
+def _find_file(s: Session, version_id: int | ScalarSelect[int], sha256: str) -> FileView | None:
     row = s.execute(
         select(ArtifactFile.path, Blob.md5, Blob.size)
         .join(Blob, Blob.id == ArtifactFile.blob_id)
@@ -23,9 +23,33 @@ def _file(s: Session, version_id: int, sha256: str, shown: str) -> FileView:
         .order_by(ArtifactFile.path)
         .limit(1)
     ).first()
-    if row is None:
+    return None if row is None else FileView(row[0], sha256, row[1], row[2])
+
+
+def _file(s: Session, version_id: int, sha256: str, shown: str) -> FileView:
+    found = _find_file(s, version_id, sha256)
+    if found is None:
         raise NotFoundError(f"file {sha256} not found in {shown}")
-    return FileView(row[0], sha256, row[1], row[2])
+    return found
+
+
+def _logged_version(project_id: int, name: str, selector: Selector) -> ScalarSelect[int]:
+    """The id of the version ``selector`` picks in a project's artifact ``name`` (a subquery;
+    the same choice as ``artifacts.find_version``)."""
+    query = (
+        select(ArtifactVersion.id)
+        .join(Artifact, Artifact.id == ArtifactVersion.artifact_id)
+        .where(Artifact.project_id == project_id, Artifact.name == name)
+    )
+    if selector.index is not None:
+        query = query.where(ArtifactVersion.version_index == selector.index)
+    elif selector.alias == LATEST:
+        query = query.order_by(ArtifactVersion.version_index.desc()).limit(1)
+    else:
+        query = query.join(ArtifactAlias, ArtifactAlias.version_id == ArtifactVersion.id).where(
+            ArtifactAlias.artifact_id == Artifact.id, ArtifactAlias.alias == selector.alias
+        )
+    return query.scalar_subquery()
 
 
 def linked_file(
@@ -58,14 +82,19 @@ def logged_file(
     selector: Selector,
     sha256: str,
 ) -> FileView:
-    """A file of a logged version in a project the caller can read."""
+    """A file of a logged version in a project the caller can read (one query once the
+    project's access is checked)."""
     sha256_digest(sha256)
     shown = f"{entity_name}/{project_name}/{name}:{selector}"
     project = projects.get(s, actor, entity_name, project_name)
+    found = _find_file(s, _logged_version(project.project.id, name, selector), sha256)
+    if found is not None:
+        return found
+    # not found: one more look to say whether the version or the file is missing
     artifact = s.scalar(
         select(Artifact).where(Artifact.project_id == project.project.id, Artifact.name == name)
     )
     version = artifacts.find_version(s, artifact, selector) if artifact is not None else None
     if version is None:
         raise NotFoundError(f"artifact {shown} not found")
-    return _file(s, version.id, sha256, shown)
+    raise NotFoundError(f"file {sha256} not found in {shown}")

@@ -1,0 +1,107 @@
+"""A sha256 computed on its own thread, so hashing a download overlaps receiving and writing it."""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+from collections.abc import Sequence
+from types import TracebackType
+
+QUEUE_DEPTH = 4
+BACKGROUND_FROM = 8 << 20  # smaller files are hashed inline: a thread costs more than it saves
+
+
+class BackgroundHasher:
+    """Feeds batches of bytes to a sha256 on a worker thread; at most ``QUEUE_DEPTH`` wait.
+
+    Batches must not be changed after ``feed``. Use it as a context manager: the thread ends
+    when the block does, also on an error. A failure of the worker is raised by the next
+    ``feed`` or by ``hexdigest``.
+    """
+
+    def __init__(self, digest: hashlib._Hash | None = None) -> None:
+        self._digest = digest if digest is not None else hashlib.sha256()
+        self._queue: queue.Queue[Sequence[bytes] | None] = queue.Queue(QUEUE_DEPTH)
+        self._error: BaseException | None = None
+        self._done = False
+        self._thread = threading.Thread(target=self._run, name="cairn-sha256", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> BackgroundHasher:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._finish()
+
+    def _run(self) -> None:
+        try:
+            while (batch := self._queue.get()) is not None:
+                for piece in batch:
+                    self._digest.update(piece)
+        except BaseException as exc:  # handed to the feeding thread
+            self._error = exc
+            while self._queue.get() is not None:  # keep the feeder from blocking
+                pass
+
+    def _raise_failure(self) -> None:
+        if self._error is not None:
+            raise RuntimeError(f"hashing the download failed: {self._error}") from self._error
+
+    def feed(self, batch: Sequence[bytes]) -> None:
+        """Queue ``batch`` for hashing (blocks while the queue is full)."""
+        self._raise_failure()
+        self._queue.put(batch)
+
+    def _finish(self) -> None:
+        if not self._done:
+            self._done = True
+            self._queue.put(None)
+            self._thread.join()
+
+    def hexdigest(self) -> str:
+        """The digest of everything fed, once the worker has caught up."""
+        self._finish()
+        self._raise_failure()
+        return self._digest.hexdigest()
+
+
+class InlineHasher:
+    """The same interface hashing on the calling thread: cheaper for small files."""
+
+    def __init__(self, digest: hashlib._Hash | None = None) -> None:
+        self._digest = digest if digest is not None else hashlib.sha256()
+
+    def __enter__(self) -> InlineHasher:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        return None
+
+    def feed(self, batch: Sequence[bytes]) -> None:
+        """Hash ``batch`` now."""
+        for piece in batch:
+            self._digest.update(piece)
+
+    def hexdigest(self) -> str:
+        """The digest of everything fed."""
+        return self._digest.hexdigest()
+
+
+def hasher_for(
+    remaining: int, digest: hashlib._Hash | None = None
+) -> BackgroundHasher | InlineHasher:
+    """A background hasher when ``remaining`` bytes are worth a thread, else an inline one."""
+    if remaining > BACKGROUND_FROM:
+        return BackgroundHasher(digest)
+    return InlineHasher(digest)

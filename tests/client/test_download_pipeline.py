@@ -1,0 +1,228 @@
+"""The download pipeline: hashing on its own thread, and the cache's copy fallback."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import cairn
+from cairn.client import _download, _hasher
+from cairn.client._cache import BlobCache, link_or_copy
+from cairn.client._hasher import BackgroundHasher, InlineHasher, hasher_for
+from cairn.client._transfer import DigestMismatchError, hash_file
+from tests.client.artifacts_support import MIB, file_gets, record, sha256, tree, version_json, write
+from tests.client.conftest import mock_client
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Downloads cache blobs under the test's folder, never in the home folder."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("CAIRN_CACHE_DIR", str(folder))
+    return folder
+
+
+def hasher_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "cairn-sha256"]
+
+
+# -- the hashers ---------------------------------------------------------------------------
+
+
+def test_the_background_hasher_matches_hashlib_and_ends_its_thread() -> None:
+    pieces = [os.urandom(n) for n in (1, 65_536, 3 * MIB + 7, 0, 12_345)]
+    with BackgroundHasher() as hasher:
+        for start in range(0, len(pieces), 2):
+            hasher.feed(pieces[start : start + 2])
+        assert hasher.hexdigest() == hashlib.sha256(b"".join(pieces)).hexdigest()
+    assert hasher_threads() == []
+
+
+def test_the_background_hasher_continues_a_digest() -> None:
+    digest = hashlib.sha256(b"resumed-")
+    with BackgroundHasher(digest) as hasher:
+        hasher.feed([b"tail"])
+        assert hasher.hexdigest() == hashlib.sha256(b"resumed-tail").hexdigest()
+
+
+class Exploding:
+    """A digest that fails on its ``fail_at``-th update."""
+
+    def __init__(self, fail_at: int) -> None:
+        self.fail_at = fail_at
+        self.updates = 0
+
+    def update(self, data: bytes) -> None:
+        self.updates += 1
+        if self.updates == self.fail_at:
+            raise MemoryError("no memory for hashing")
+
+    def hexdigest(self) -> str:
+        return "0" * 64
+
+
+def test_a_hasher_failure_is_raised_to_the_feeder_and_never_blocks_it() -> None:
+    def feed_then_digest() -> str:
+        with BackgroundHasher(Exploding(fail_at=2)) as hasher:  # type: ignore[arg-type]
+            for _ in range(10 * _hasher.QUEUE_DEPTH):  # more than the queue holds: no hang
+                hasher.feed([b"x"])
+            return hasher.hexdigest()
+
+    with pytest.raises(RuntimeError, match="hashing the download failed") as raised:
+        feed_then_digest()
+    assert isinstance(raised.value.__cause__, MemoryError)
+    assert hasher_threads() == []
+
+
+def test_a_failure_in_the_writer_still_ends_the_hasher_thread() -> None:
+    def write_fails() -> None:
+        with BackgroundHasher() as hasher:
+            hasher.feed([b"some bytes"])
+            raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_fails()
+    assert hasher_threads() == []
+
+
+def test_small_remainders_are_hashed_inline(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert isinstance(hasher_for(_hasher.BACKGROUND_FROM), InlineHasher)
+    with hasher_for(_hasher.BACKGROUND_FROM + 1) as background:
+        assert isinstance(background, BackgroundHasher)
+    inline = hasher_for(10, hashlib.sha256(b"a"))
+    inline.feed([b"b", b"c"])
+    assert inline.hexdigest() == hashlib.sha256(b"abc").hexdigest()
+
+
+# -- downloads that hash in the background -------------------------------------------------
+
+
+@pytest.fixture
+def background_from_one_mib(monkeypatch: pytest.MonkeyPatch) -> list[type[Any]]:
+    """Files over 1 MiB hash in the background; the hasher types used, in order."""
+    used: list[type[Any]] = []
+    real = _hasher.hasher_for
+
+    def spying(remaining: int, digest: Any = None) -> BackgroundHasher | InlineHasher:
+        hasher = real(remaining, digest)
+        used.append(type(hasher))
+        return hasher
+
+    monkeypatch.setattr(_hasher, "BACKGROUND_FROM", MIB)
+    monkeypatch.setattr(_download, "hasher_for", spying)
+    return used
+
+
+def test_a_large_file_is_hashed_off_the_receiving_thread(
+    api: cairn.Api, tmp_path: Path, background_from_one_mib: list[type[Any]]
+) -> None:
+    data = os.urandom(4 * MIB + 321)
+    api.create_team("team")
+    art = cairn.Artifact("big", type="model")
+    art.add_file(write(tmp_path / "src" / "weights.bin", data))
+    art.add_file(write(tmp_path / "src" / "small.txt", "small"))
+    version = api.log_artifact(art, "team/proj")
+    root = version.download(tmp_path / "out", cache=False)
+    assert tree(root) == {"weights.bin": data, "small.txt": b"small"}
+    assert sorted(t.__name__ for t in background_from_one_mib) == [
+        "BackgroundHasher",
+        "InlineHasher",
+    ]
+    assert hasher_threads() == []
+
+
+def test_a_resumed_large_file_continues_the_digest_in_the_background(
+    api: cairn.Api, tmp_path: Path, app_client: httpx.Client, background_from_one_mib: list[Any]
+) -> None:
+    data = os.urandom(5 * MIB + 99)
+    api.create_team("team")
+    art = cairn.Artifact("big", type="model")
+    art.add_file(write(tmp_path / "src" / "weights.bin", data))
+    version = api.log_artifact(art, "team/proj")
+    root = tmp_path / "out"
+    write(root / _download.PARTIAL_DIR / sha256(data), data[: MIB + 5])
+    requests = record(app_client)
+    version.download(root, cache=False)
+    assert [r.headers.get("range") for r in file_gets(requests)] == [f"bytes={MIB + 5}-"]
+    assert background_from_one_mib == [BackgroundHasher]
+    assert (root / "weights.bin").read_bytes() == data
+
+
+def test_wrong_large_bytes_raise_and_leave_nothing(
+    tmp_path: Path, background_from_one_mib: list[Any]
+) -> None:
+    good = os.urandom(3 * MIB)
+    bad = bytearray(good)
+    bad[2 * MIB] ^= 0xFF
+    files = [{"path": "w.bin", "sha256": sha256(good), "size": len(good), "md5": "0" * 32}]
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/resolve":
+            return httpx.Response(200, json={"kind": "logged", "logged": version_json(files)})
+        return httpx.Response(200, content=bytes(bad))
+
+    root = tmp_path / "root"
+    with (
+        cairn.Api(client=mock_client(serve), api_key="k", organization="o") as api,
+        pytest.raises(DigestMismatchError),
+    ):
+        api.artifact("team/proj/art:v0").download(root, cache=False)
+    assert tree(root) == {}
+    assert background_from_one_mib == [BackgroundHasher]
+    assert hasher_threads() == []
+
+
+# -- the cache when hard links are impossible ----------------------------------------------
+
+
+def no_links(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(source: Any, target: Any, **_: Any) -> None:
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", refuse)
+
+
+def test_link_or_copy_links_where_it_can(tmp_path: Path) -> None:
+    source = write(tmp_path / "a", b"bytes")
+    link_or_copy(source, tmp_path / "b")
+    assert (tmp_path / "b").stat().st_ino == source.stat().st_ino
+
+
+def test_link_or_copy_copies_when_linking_is_impossible(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write(tmp_path / "a", os.urandom(MIB + 1))
+    no_links(monkeypatch)
+    link_or_copy(source, tmp_path / "b")
+    assert (tmp_path / "b").read_bytes() == source.read_bytes()
+    assert (tmp_path / "b").stat().st_ino != source.stat().st_ino
+
+
+def test_downloads_fill_and_use_the_cache_by_copying_when_links_fail(
+    api: cairn.Api,
+    tmp_path: Path,
+    app_client: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = os.urandom(2 * MIB)
+    api.create_team("team")
+    art = cairn.Artifact("m", type="model")
+    art.add_file(write(tmp_path / "src" / "w.bin", data))
+    version = api.log_artifact(art, "team/proj")
+    no_links(monkeypatch)
+    requests = record(app_client)
+    first = version.download(tmp_path / "one")
+    cached = BlobCache().path(sha256(data))
+    assert hash_file(cached) == (sha256(data), len(data))
+    assert cached.stat().st_ino != (first / "w.bin").stat().st_ino
+    second = version.download(tmp_path / "two")
+    assert len(file_gets(requests)) == 1
+    assert (second / "w.bin").read_bytes() == data
+    (second / "w.bin").write_bytes(b"edited")  # a copy: editing it leaves the cache intact
+    assert hash_file(cached) == (sha256(data), len(data))
