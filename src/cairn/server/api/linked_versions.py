@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from cairn.server.api import convert, schemas
-from cairn.server.api.routing import guarded_by
+from cairn.server.api.routing import FILE_RESPONSES, guarded_by
 from cairn.server.domain.errors import ValidationError
 from cairn.server.domain.refs import parse_ref, parse_selector
 from cairn.server.domain.roles import Action
@@ -99,6 +99,7 @@ def unlink(
 @router.get(
     VERSION + "/files/{sha256}",
     response_class=Response,
+    responses=FILE_RESPONSES,
     openapi_extra=guarded_by(Action.DOWNLOAD),
 )
 def download(

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from cairn.server.api import convert, schemas
+from cairn.server.api.routing import FILE_RESPONSES
 from cairn.server.domain.refs import parse_selector
 from cairn.server.http.deps import Db, State
 from cairn.server.http.downloads import file_response
@@ -106,7 +107,7 @@ def get_version(
     return convert.version(artifacts.get(db, caller, entity, project, name, selector))
 
 
-@router.get(VERSION + "/files/{sha256}", response_class=Response)
+@router.get(VERSION + "/files/{sha256}", response_class=Response, responses=FILE_RESPONSES)
 def download(
     entity: str,
     project: str,

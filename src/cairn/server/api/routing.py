@@ -51,3 +51,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": description}
     for status, description in ERROR_STATUSES.items()
 }
+# The body of a file download: the bytes, as an attachment (206 for a single range).
+FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": description,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+    for status, description in ((200, "The file's bytes"), (206, "The requested range"))
+}
