@@ -13,7 +13,7 @@ from cairn.server.domain.errors import ValidationError
 from cairn.server.domain.refs import parse_ref, parse_selector
 from cairn.server.domain.roles import Action
 from cairn.server.http.deps import Db, State
-from cairn.server.http.downloads import file_response
+from cairn.server.http.downloads import serve
 from cairn.server.http.identity import Caller
 from cairn.server.services import artifacts, collection_aliases, downloads, linked, links
 
@@ -102,7 +102,7 @@ def unlink(
     responses=FILE_RESPONSES,
     openapi_extra=guarded_by(Action.DOWNLOAD),
 )
-def download(
+async def download(
     org: str,
     registry: str,
     collection: str,
@@ -110,14 +110,15 @@ def download(
     sha256: str,
     request: Request,
     caller: Caller,
-    db: Db,
     state: State,
 ) -> Response:
     """The bytes of one file (viewers and above; Range requests resume)."""
-    file = downloads.linked_file(
-        db, caller, org, registry, collection, parse_selector(version), sha256
+    selector = parse_selector(version)
+    return await serve(
+        state,
+        request.headers.get("range"),
+        lambda db: downloads.linked_file(db, caller, org, registry, collection, selector, sha256),
     )
-    return file_response(state.blobs, file, request.headers.get("range"))
 
 
 @router.put(ALIAS, response_model=schemas.LinkedVersionOut, openapi_extra=guarded_by(Action.WRITE))

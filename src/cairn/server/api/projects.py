@@ -9,7 +9,7 @@ from cairn.server.api import convert, schemas
 from cairn.server.api.routing import FILE_RESPONSES
 from cairn.server.domain.refs import parse_selector
 from cairn.server.http.deps import Db, State
-from cairn.server.http.downloads import file_response
+from cairn.server.http.downloads import serve
 from cairn.server.http.identity import Caller
 from cairn.server.services import artifacts, downloads, projects
 
@@ -108,7 +108,7 @@ def get_version(
 
 
 @router.get(VERSION + "/files/{sha256}", response_class=Response, responses=FILE_RESPONSES)
-def download(
+async def download(
     entity: str,
     project: str,
     name: str,
@@ -116,9 +116,12 @@ def download(
     sha256: str,
     request: Request,
     caller: Caller,
-    db: Db,
     state: State,
 ) -> Response:
     """The bytes of one file of the version (Range requests resume)."""
-    file = downloads.logged_file(db, caller, entity, project, name, parse_selector(version), sha256)
-    return file_response(state.blobs, file, request.headers.get("range"))
+    selector = parse_selector(version)
+    return await serve(
+        state,
+        request.headers.get("range"),
+        lambda db: downloads.logged_file(db, caller, entity, project, name, selector, sha256),
+    )
