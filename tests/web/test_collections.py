@@ -103,3 +103,35 @@ def test_protected_alias_moves_for_admins_only(
     digest = viewer.locator("code.digest").inner_text()
     refused = viewer.request.get(f"{page_url}/versions/v1/files/{digest}")
     assert refused.status == 404
+
+
+def test_version_page_shows_where_else_it_is_linked_but_not_in_hidden_registries(
+    new_page: NewPage, web_server: Site
+) -> None:
+    site = web_server
+    shown, hidden, viewer = world.unique("Shown"), world.unique("Hidden"), world.unique("vic")
+    world.new_user(site, viewer)
+    world.new_registry(site, shown)
+    world.new_registry(site, hidden)
+    world.add_members(site, shown, **{viewer: "viewer"})
+    [ref] = world.log_versions(site, world.unique("shared"), 1)
+    world.link_refs(site, shown, "main", [ref])
+    world.link_refs(site, shown, "copy", [ref])
+    world.link_refs(site, hidden, "secret", [ref])
+    url = f"{site.base}/registry/default/{shown}/collections/main/versions/v0"
+
+    admin = new_page()
+    world.sign_in(admin, site, "admin")
+    admin.goto(url)
+    others = admin.get_by_role("region", name="Also linked as")
+    expect(others.get_by_role("link")).to_have_count(2)
+    expect(others).to_contain_text(f"default/{hidden}/secret:v0")
+
+    page = new_page()
+    world.sign_in(page, site, viewer)
+    page.goto(url)
+    others = page.get_by_role("region", name="Also linked as")
+    expect(others.get_by_role("link")).to_have_text([f"default/{shown}/copy:v0"])
+    others.get_by_role("link").click()
+    page.wait_for_url(f"{site.base}/registry/default/{shown}/collections/copy/versions/v0")
+    shoot(page, "version-linked-elsewhere")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -241,10 +242,37 @@ def search(
     query = query.order_by(LinkedVersion.created_at.desc(), LinkedVersion.id.desc())
     rows = s.execute(query.limit(per_page + 1)).all()
     page = rows[:per_page]
-    roles = {r[2].id: access.ROLE_BY_RANK[r[-1]].value for r in page}
-    views = _views(s, shown_org, roles, [tuple(r[:-1]) for r in page])
+    views = _ranked_views(s, shown_org, page)
     next_cursor = None
     if len(rows) > per_page:
         last = page[-1][0]
         next_cursor = encode_cursor(last.created_at, last.id)
     return views, next_cursor
+
+
+def _ranked_views(s: Session, org_name: str, rows: Sequence[Any]) -> list[LinkedView]:
+    """Views from rows of _base() that end with the caller's role rank on their registry."""
+    roles = {r[2].id: access.ROLE_BY_RANK[r[-1]].value for r in rows}
+    return _views(s, org_name, roles, [tuple(r[:-1]) for r in rows])
+
+
+def linked_elsewhere(
+    s: Session, actor: Principal, view: LinkedView, limit: int = 50
+) -> list[LinkedView]:
+    """The other links of this version's source that the caller can see in the organization,
+    newest first: registries hidden from the caller never show."""
+    org = orgs.access(s, actor, view.org_name)
+    visible = access.visible_with_rank(org.org.id, actor.user_id, org.role).subquery()
+    query = (
+        _base()
+        .join(visible, visible.c.rid == Registry.id)
+        .add_columns(visible.c.rank)
+        .where(
+            Registry.org_id == org.org.id,
+            LinkedVersion.artifact_version_id == view.linked.artifact_version_id,
+            LinkedVersion.id != view.linked.id,
+        )
+        .order_by(LinkedVersion.created_at.desc(), LinkedVersion.id.desc())
+        .limit(limit)
+    )
+    return _ranked_views(s, org.org.name, s.execute(query).all())

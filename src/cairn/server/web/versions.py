@@ -44,7 +44,16 @@ def show(
         files_base=f"{base}/versions/v{view.linked.version_index}/files",
         registry_base=registry_url(view.org_name, view.registry.name),
         usage=usage.for_version(view.ref),
+        elsewhere=[
+            (other.ref, version_url(other)) for other in linked.linked_elsewhere(db, caller, view)
+        ],
     )
+
+
+def version_url(view: linked.LinkedView) -> str:
+    """The page of a linked version."""
+    base = collection_url(view.org_name, view.registry.name, view.collection.name)
+    return f"{base}/versions/v{view.linked.version_index}"
 
 
 @router.get(VERSION + "/files/{sha256}")
