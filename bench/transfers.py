@@ -319,14 +319,21 @@ def _check_download(target: Path, scenario: Scenario) -> None:
         raise RuntimeError(f"download into {target} is incomplete: {len(found)} files")
 
 
-def one_repetition(scenario: Scenario, rep: int, work: Path, cold: Cold) -> dict[str, Any]:
-    """Reference copies, then SDK and raw transfers through a fresh server; its peak RSS."""
+def one_repetition(
+    scenario: Scenario, rep: int, work: Path, cold: Cold, only: str = "all"
+) -> dict[str, Any]:
+    """Reference copies, then SDK and raw transfers through a fresh server; its peak RSS.
+
+    `only` is "all", "upload" (dd, hash, uploads, re-push) or "download" (cp, downloads).
+    """
     out: dict[str, Any] = {}
     scratch = work / f"scratch-{scenario.key}-{rep}"
     scratch.mkdir()
     try:
         stamp(scenario.files, f"dd-{scenario.key}-{rep}")
-        if len(scenario.files) == 1:
+        if only == "download":
+            pass
+        elif len(scenario.files) == 1:
             cold()
             out["dd"] = timed(lambda: dd_copy(scenario.files, scratch / "dd"), scenario.total)
         else:
@@ -336,13 +343,14 @@ def one_repetition(scenario: Scenario, rep: int, work: Path, cold: Cold) -> dict
             out["dd_processes"] = timed(
                 lambda: dd_copy(scenario.files, scratch / "dd-proc"), scenario.total
             )
-        cold()
-        out["cp"] = timed(lambda: cp_copy(scenario, scratch / "cp"), scenario.total)
+        if only != "upload":
+            cold()
+            out["cp"] = timed(lambda: cp_copy(scenario, scratch / "cp"), scenario.total)
         for name in ("dd", "dd-proc", "cp"):
             shutil.rmtree(scratch / name, ignore_errors=True)
 
         with _proc.cairn_server(scratch / "server") as server:
-            out.update(_through_server(scenario, rep, scratch, server, cold))
+            out.update(_through_server(scenario, rep, scratch, server, cold, only))
             out["memory"] = server.memory()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -350,7 +358,12 @@ def one_repetition(scenario: Scenario, rep: int, work: Path, cold: Cold) -> dict
 
 
 def _through_server(
-    scenario: Scenario, rep: int, scratch: Path, server: _proc.CairnServer, cold: Cold
+    scenario: Scenario,
+    rep: int,
+    scratch: Path,
+    server: _proc.CairnServer,
+    cold: Cold,
+    only: str,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     key = _proc.admin_key(server.base_url)
@@ -359,8 +372,9 @@ def _through_server(
         # SDK upload: hash, ask what is missing, send it, commit the version
         stamp(scenario.files, f"sdk-{scenario.key}-{rep}")
         cold()
-        out["sdk_hash"] = timed(lambda: hash_files(scenario.files), scenario.total)
-        cold()
+        if only != "download":
+            out["sdk_hash"] = timed(lambda: hash_files(scenario.files), scenario.total)
+            cold()
         versions: list[cairn.Version] = []
         out["sdk_upload"] = timed(
             lambda: versions.append(
@@ -370,6 +384,8 @@ def _through_server(
             server,
         )
         version = versions[0]
+        if only == "download":
+            del out["sdk_upload"]  # logged only to have something to download
 
         # re-push of identical content: every byte the SDK sends and receives
         counter = CountingTransport()
@@ -395,25 +411,30 @@ def _through_server(
             "same_version": again[0].ref == version.ref,
             "ref": again[0].ref,
         }
-        out["repush"] = repush
+        if only != "download":
+            out["repush"] = repush
 
         # SDK download: resolve, then verified parallel download, no cache
         target = scratch / "sdk-download"
-        cold()
-        out["sdk_download"] = timed(
-            lambda: api.artifact(version.ref).download(target, cache=False, progress=False),
-            scenario.total,
-            server,
-        )
-        _check_download(target, scenario)
-        shutil.rmtree(target)
+        if only != "upload":
+            cold()
+            out["sdk_download"] = timed(
+                lambda: api.artifact(version.ref).download(target, cache=False, progress=False),
+                scenario.total,
+                server,
+            )
+            _check_download(target, scenario)
+            shutil.rmtree(target)
 
     with _proc.api_client(server.base_url, key, timeout=600) as client:
         # raw PUT of new content (the server has not seen it), digests computed beforehand
         stamp(scenario.files, f"raw-{scenario.key}-{rep}")
         blobs = [(p, sha256_of(p), scenario.size) for p in scenario.files]
-        cold()
-        out["raw_upload"] = timed(lambda: raw_put(client, blobs), scenario.total, server)
+        if only != "download":
+            cold()
+            out["raw_upload"] = timed(lambda: raw_put(client, blobs), scenario.total, server)
+        if only == "upload":
+            return out
 
         # raw GET of the version the SDK logged, streamed to files
         target = scratch / "raw-download"
@@ -445,6 +466,14 @@ KINDS = (
 )
 
 
+RATIOS = (
+    ("sdk_upload", "dd"),
+    ("raw_upload", "dd"),
+    ("sdk_download", "cp"),
+    ("raw_download", "cp"),
+)
+
+
 def summarize(scenario: Scenario, reps: list[dict[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {"label": scenario.label, "files": len(scenario.files)}
     result["bytes"] = scenario.total
@@ -461,17 +490,17 @@ def summarize(scenario: Scenario, reps: list[dict[str, Any]]) -> dict[str, Any]:
             "runs": [s.as_dict() for s in samples],
         }
     result["ratios"] = {
-        "sdk_upload_over_dd": round(medians["sdk_upload"] / medians["dd"], 3),
-        "raw_upload_over_dd": round(medians["raw_upload"] / medians["dd"], 3),
-        "sdk_download_over_cp": round(medians["sdk_download"] / medians["cp"], 3),
-        "raw_download_over_cp": round(medians["raw_download"] / medians["cp"], 3),
+        f"{kind}_over_{ref}": round(medians[kind] / medians[ref], 3)
+        for kind, ref in RATIOS
+        if kind in medians and ref in medians
     }
-    repush: list[Sample] = [r["repush"] for r in reps]
-    result["repush"] = {
-        "median_wire_bytes": int(_proc.median([s.extra["wire_bytes"] for s in repush])),
-        "median_seconds": round(_proc.median([s.seconds for s in repush]), 3),
-        "runs": [s.as_dict() for s in repush],
-    }
+    repush: list[Sample] = [r["repush"] for r in reps if "repush" in r]
+    if repush:
+        result["repush"] = {
+            "median_wire_bytes": int(_proc.median([s.extra["wire_bytes"] for s in repush])),
+            "median_seconds": round(_proc.median([s.seconds for s in repush]), 3),
+            "runs": [s.as_dict() for s in repush],
+        }
     memories: list[_proc.Memory] = [r["memory"] for r in reps]
     result["server_memory"] = {
         "peak_hwm_mib": max(m.hwm_mib for m in memories),
@@ -512,7 +541,10 @@ def print_report(summary: dict[str, Any]) -> None:
     ):
         cells = []
         for k in keys:
-            value = scenarios[k]["ratios"][key]
+            value = scenarios[k]["ratios"].get(key)
+            if value is None:
+                cells.append(f"{'-':>34}")
+                continue
             cells.append(f"{value:.2f} {_verdict(value >= target)}".rjust(34))
         print(f"{label:46}" + "".join(cells))
     print()
@@ -521,18 +553,19 @@ def print_report(summary: dict[str, Any]) -> None:
         f"{'peak RSS, VmHWM of server tree, MiB (max)':46}"
         + "".join(f"{scenarios[k]['server_memory']['peak_hwm_mib']:>34.1f}" for k in keys)
     )
-    print(
-        f"{'re-push identical content: wire bytes':46}"
-        + "".join(
-            f"{scenarios[k]['repush']['median_wire_bytes']:>26,} "
-            f"{_verdict(scenarios[k]['repush']['median_wire_bytes'] < TARGET_REPUSH_BYTES):>7}"
-            for k in keys
+    if all("repush" in scenarios[k] for k in keys):
+        print(
+            f"{'re-push identical content: wire bytes':46}"
+            + "".join(
+                f"{scenarios[k]['repush']['median_wire_bytes']:>26,} "
+                f"{_verdict(scenarios[k]['repush']['median_wire_bytes'] < TARGET_REPUSH_BYTES):>7}"
+                for k in keys
+            )
         )
-    )
-    print(
-        f"{'re-push identical content: seconds':46}"
-        + "".join(f"{scenarios[k]['repush']['median_seconds']:>34.2f}" for k in keys)
-    )
+        print(
+            f"{'re-push identical content: seconds':46}"
+            + "".join(f"{scenarios[k]['repush']['median_seconds']:>34.2f}" for k in keys)
+        )
     big = scenarios[keys[0]]["server_memory"]["peak_hwm_mib"]
     many = scenarios[keys[-1]]["server_memory"]["peak_hwm_mib"]
     print(
@@ -545,6 +578,16 @@ def print_report(summary: dict[str, Any]) -> None:
     )
 
 
+SHORT_NAMES = (
+    ("dd", "dd"),
+    ("cp", "cp"),
+    ("sdk_upload", "SDK up"),
+    ("raw_upload", "raw up"),
+    ("sdk_download", "SDK down"),
+    ("raw_download", "raw down"),
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-gib", type=float, default=1.0, help="size of the one big file")
@@ -553,6 +596,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=Path("/work"), help="temp data here")
     parser.add_argument("--no-drop-caches", action="store_true", help="keep the page cache")
+    parser.add_argument(
+        "--only",
+        choices=("all", "upload", "download"),
+        default="all",
+        help="time only uploads (dd, hashing, uploads, re-push) or only downloads (cp, downloads)",
+    )
+    parser.add_argument(
+        "--scenario",
+        choices=("both", "one_big_file", "many_files"),
+        default="both",
+        help="run one scenario only",
+    )
     parser.add_argument(
         "--out", type=Path, default=None, help="JSON (bench/results/transfers.json)"
     )
@@ -575,19 +630,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"generated {data_bytes / GIB:.2f} GiB of random data")
         results: dict[str, Any] = {}
         for scenario in scenarios:
+            if args.scenario not in ("both", scenario.key):
+                continue
             reps = []
             for rep in range(args.repeats):
                 t0 = time.monotonic()
-                reps.append(one_repetition(scenario, rep, work, cold))
+                reps.append(one_repetition(scenario, rep, work, cold, args.only))
                 r = reps[-1]
                 took = time.monotonic() - t0
+                rates = ", ".join(
+                    f"{short} {r[kind].mb_s:.0f}" for kind, short in SHORT_NAMES if kind in r
+                )
+                repushed = ""
+                if "repush" in r:
+                    repushed = f" re-push {r['repush'].extra['wire_bytes']:,} B;"
                 print(
-                    f"{scenario.label}, run {rep + 1}/{args.repeats} ({took:.0f} s):"
-                    f" dd {r['dd'].mb_s:.0f}, cp {r['cp'].mb_s:.0f}, SDK up "
-                    f"{r['sdk_upload'].mb_s:.0f}, raw up {r['raw_upload'].mb_s:.0f}, SDK down "
-                    f"{r['sdk_download'].mb_s:.0f}, raw down {r['raw_download'].mb_s:.0f} MB/s;"
-                    f" re-push {r['repush'].extra['wire_bytes']:,} B; server peak RSS "
-                    f"{r['memory'].hwm_mib:.0f} MiB",
+                    f"{scenario.label}, run {rep + 1}/{args.repeats} ({took:.0f} s): {rates} MB/s;"
+                    f"{repushed} server peak RSS {r['memory'].hwm_mib:.0f} MiB",
                     flush=True,
                 )
             results[scenario.key] = summarize(scenario, reps)
@@ -598,6 +657,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": _proc.machine(),
         "disk": {"workdir": str(args.workdir), "free_gib_at_start": round(free / GIB, 1)},
         "repeats": args.repeats,
+        "only": args.only,
         "drop_caches": cold.worked if cold.enabled else "disabled (--no-drop-caches)",
         "server": "cairn server --workers 1, SQLite + local blob store, data dir on the workdir",
         "targets": {

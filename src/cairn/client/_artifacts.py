@@ -19,7 +19,7 @@ from cairn.client._manifest import (
 from cairn.client._records import without_none
 from cairn.client._refs import logged_parts, parse_ref
 from cairn.client._session import Session, api_path
-from cairn.client._transfer import hash_files, upload_missing
+from cairn.client._transfer import push_files
 from cairn.client._versions import LinkedVersion, Version
 
 StrPath = str | os.PathLike[str]
@@ -137,11 +137,7 @@ class ArtifactsApi:
             **without_none(description=artifact.description),
         }
         names, paths = list(artifact.files), list(artifact.files.values())
-        hashes = hash_files(paths)
-        blobs: dict[str, tuple[Path, int]] = {}
-        for path, (sha256, size) in zip(paths, hashes, strict=True):
-            blobs.setdefault(sha256, (path, size))
-        upload_missing(self._session, blobs, progress=progress)
+        hashes = push_files(self._session, paths, progress=progress)
         body["files"] = [
             {"path": name, "sha256": sha256, "size": size}
             for name, (sha256, size) in zip(names, hashes, strict=True)

@@ -7,7 +7,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import httpx
@@ -114,25 +114,83 @@ def hash_files(paths: Sequence[Path]) -> list[tuple[str, int]]:
         return list(pool.map(hash_file, paths))
 
 
-def upload_missing(
-    session: Session, blobs: Mapping[str, tuple[Path, int]], *, progress: bool | None = None
-) -> list[str]:
-    """Ask which of ``blobs`` (sha256 → file, size) the server lacks; send only those, in parallel.
+def push_files(
+    session: Session, paths: Sequence[Path], *, progress: bool | None = None
+) -> list[tuple[str, int]]:
+    """Hash ``paths`` and upload the blobs the server lacks; ``(sha256, size)`` of each path.
 
-    Returns the digests that were sent.
+    The steps overlap: files are hashed in parallel in the background while the main thread
+    takes the digests in order, in batches of whatever is ready, asks the server which it
+    lacks and hands those to the upload threads. Each digest is asked for and sent once.
     """
+    total = sum(path.stat().st_size for path in paths)
+    stop = threading.Event()
+    failed = threading.Event()
+    hashes: list[tuple[str, int]] = []
+    with (
+        TransferProgress(
+            "Uploading", total_bytes=total, total_files=len(paths), enabled=progress
+        ) as bar,
+        ThreadPoolExecutor(HASH_WORKERS) as hashers,
+        ThreadPoolExecutor(TRANSFER_WORKERS) as senders,
+    ):
+        hashing = [hashers.submit(hash_file, path) for path in paths]
+        sending: list[Future[None]] = []
+        asked: set[str] = set()
+        try:
+            while len(hashes) < len(paths) and not failed.is_set():
+                batch: dict[str, tuple[Path, int]] = {}
+                ready = [hashing[len(hashes)].result()]
+                while len(hashes) + len(ready) < len(paths) and len(ready) < MISSING_BATCH:
+                    following = hashing[len(hashes) + len(ready)]
+                    if not following.done():
+                        break
+                    ready.append(following.result())
+                for sha256, size in ready:
+                    path = paths[len(hashes)]
+                    hashes.append((sha256, size))
+                    if sha256 in asked or sha256 in batch:
+                        bar.advance(size)
+                        bar.file_done()
+                    else:
+                        batch[sha256] = (path, size)
+                asked.update(batch)
+                missing = set(_missing(session, batch))
+                for sha256, (path, size) in batch.items():
+                    if sha256 in missing:
+                        task = _uploader(session, sha256, path, size, bar, stop)
+                        sending.append(senders.submit(task))
+                        sending[-1].add_done_callback(lambda f: _note_failure(f, failed))
+                    else:
+                        bar.advance(size)
+                        bar.file_done()
+            wait(sending, return_when=FIRST_EXCEPTION)
+        finally:
+            if len(hashes) < len(paths) or failed.is_set():
+                stop.set()
+                for hashed in hashing:
+                    hashed.cancel()
+                for sent in sending:
+                    sent.cancel()
+    for future in sending:
+        error = None if future.cancelled() else future.exception()
+        if error is not None and not isinstance(error, _Stopped):
+            raise error
+    return hashes
+
+
+def _note_failure(future: Future[None], failed: threading.Event) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        failed.set()
+
+
+def _missing(session: Session, blobs: Mapping[str, tuple[Path, int]]) -> list[str]:
+    """Which of ``blobs`` the server wants from this caller."""
     wanted = [{"sha256": sha, "size": size} for sha, (_, size) in blobs.items()]
     missing: list[str] = []
     for start in range(0, len(wanted), MISSING_BATCH):
         body = {"blobs": wanted[start : start + MISSING_BATCH]}
         missing += session.request("POST", api_path("blobs", "missing"), json=body)["missing"]
-    missing = [sha for sha in dict.fromkeys(missing) if sha in blobs]
-    total = sum(blobs[sha][1] for sha in missing)
-    with TransferProgress(
-        "Uploading", total_bytes=total, total_files=len(missing), enabled=progress
-    ) as bar:
-        stop = threading.Event()
-        run_parallel([_uploader(session, sha, *blobs[sha], bar, stop) for sha in missing], stop)
     return missing
 
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Iterable
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, tuple_
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
 
 from cairn.server.blobs.base import BlobStore, BlobWriter
 from cairn.server.db.base import utcnow
@@ -16,11 +22,20 @@ from cairn.server.domain.errors import ValidationError
 from cairn.server.domain.manifest import sha256_digest
 from cairn.server.domain.principal import Principal
 
+if TYPE_CHECKING:
+    from hashlib import _Hash as Hash
+
 MAX_DIGESTS_PER_CHECK = 10_000
 
 
 class BlobSink:
-    """One upload in progress: feed() chunks, then finish() verifies and commits, or abort()."""
+    """One upload in progress: feed() chunks, then finish() verifies and commits, or abort().
+
+    Calls must not overlap (the caller awaits each before the next). Within feed() the md5
+    runs on a shared hashing thread while this thread computes the sha256 and writes: hashlib
+    releases the GIL for large buffers, so the two digests cost the time of the slower one.
+    The temporary object is opened by open() or by the first bytes, whichever comes first.
+    """
 
     def __init__(self, store: BlobStore, sha256: str, size: int, max_bytes: int) -> None:
         self.sha256 = sha256_digest(sha256)
@@ -28,22 +43,38 @@ class BlobSink:
             raise ValidationError(f"a file must be between 0 and {max_bytes} bytes")
         self.expected_size = size
         self.received = 0
+        self._store = store
         self._sha = hashlib.sha256()
         self._md5 = hashlib.md5(usedforsecurity=False)
-        self._writer: BlobWriter | None = store.begin()
+        self._writer: BlobWriter | None = None
+        self._done = False
 
-    def feed(self, chunk: bytes) -> None:
-        """Hash and write one chunk; more bytes than declared aborts the upload."""
-        self.received += len(chunk)
+    def feed(self, chunks: Sequence[bytes]) -> None:
+        """Hash and write some chunks; more bytes than declared aborts the upload."""
+        if self._done:
+            raise RuntimeError("this upload already ended")
+        self.received += sum(len(c) for c in chunks)
         if self.received > self.expected_size:
             self.abort()
             raise ValidationError(
                 f"received more than the declared {self.expected_size} bytes for {self.sha256}"
             )
-        self._sha.update(chunk)
-        self._md5.update(chunk)
-        assert self._writer is not None
-        self._writer.write(chunk)
+        writer = self.open()
+        md5 = _hashing_pool().submit(_update, self._md5, chunks)
+        try:
+            for chunk in chunks:
+                self._sha.update(chunk)
+                writer.write(chunk)
+        finally:
+            md5.result()
+
+    def open(self) -> BlobWriter:
+        """Start the temporary object now (it is started by the first bytes otherwise)."""
+        if self._done:
+            raise RuntimeError("this upload already ended")
+        if self._writer is None:
+            self._writer = self._store.begin()
+        return self._writer
 
     def finish(self) -> str:
         """Verify size and digest, then move the bytes into place; returns the md5 (hex)."""
@@ -59,41 +90,154 @@ class BlobSink:
             raise ValidationError(
                 f"content does not match its digest: declared {self.sha256}, got {actual}"
             )
-        assert self._writer is not None
-        self._writer.commit(self.sha256)
+        writer = self._writer if self._writer is not None else self._store.begin()
         self._writer = None
+        self._done = True
+        try:
+            writer.commit(self.sha256)
+        except BaseException:
+            writer.abort()
+            raise
         return self._md5.hexdigest()
 
     def abort(self) -> None:
-        """Discard the temporary object."""
+        """Discard the temporary object; later calls do nothing."""
+        self._done = True
         if self._writer is not None:
-            self._writer.abort()
-            self._writer = None
+            writer, self._writer = self._writer, None
+            writer.abort()
+
+
+def _update(digest: Hash, chunks: Sequence[bytes]) -> None:
+    for chunk in chunks:
+        digest.update(chunk)
+
+
+@functools.cache
+def _hashing_pool() -> ThreadPoolExecutor:
+    """Threads that compute the second digest of uploads in progress, one per CPU."""
+    return ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="cairn-hash")
 
 
 def record(s: Session, actor: Principal, sha256: str, size: int, md5: str) -> bool:
     """Catalogue a verified blob and who sent it; True when the blob was new."""
-    created = False
-    blob = s.scalar(select(Blob).where(Blob.sha256 == sha256))
-    if blob is None:
+    return record_many(s, [Received(actor, sha256, size, md5)])[0]
+
+
+@dataclass(frozen=True)
+class Received:
+    """A verified blob and who sent it."""
+
+    actor: Principal
+    sha256: str
+    size: int
+    md5: str
+
+
+def record_many(s: Session, received: Sequence[Received]) -> list[bool]:
+    """Catalogue verified blobs and who sent them, in a few statements for all of them;
+    for each, True when this call created the blob.
+
+    Sending a blob again restarts the garbage collector's grace period for it. Rows another
+    transaction adds meanwhile are kept (ON CONFLICT), never an error.
+    """
+    if not received:
+        return []
+    upsert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+    now = utcnow()
+    fresh = {r.sha256: r for r in received}
+    created = set(
+        s.scalars(
+            upsert(Blob)
+            .values(
+                [
+                    {"sha256": r.sha256, "size": r.size, "md5": r.md5, "created_at": now}
+                    for r in fresh.values()
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=[Blob.sha256])
+            .returning(Blob.sha256)
+        )
+    )
+    rows = s.execute(select(Blob.sha256, Blob.id).where(Blob.sha256.in_(list(fresh))))
+    ids = {row.sha256: row.id for row in rows}
+    senders = {(ids[r.sha256], r.actor.user_id) for r in received}
+    statement = upsert(BlobUpload).values(
+        [{"blob_id": b, "user_id": u, "uploaded_at": now} for b, u in sorted(senders)]
+    )
+    s.execute(
+        statement.on_conflict_do_update(
+            index_elements=[BlobUpload.blob_id, BlobUpload.user_id],
+            set_={"uploaded_at": statement.excluded.uploaded_at},
+        )
+    )
+    first: dict[str, int] = {}
+    for i, r in enumerate(received):
+        first.setdefault(r.sha256, i)
+    return [r.sha256 in created and first[r.sha256] == i for i, r in enumerate(received)]
+
+
+@dataclass(eq=False)
+class _Pending:
+    """One verified blob waiting for the transaction that records it."""
+
+    received: Received
+    turn: threading.Event = field(default_factory=threading.Event)
+    finished: bool = False
+    created: bool = False
+    error: BaseException | None = None
+
+
+class Recorder:
+    """Records verified blobs of concurrent uploads in shared write transactions.
+
+    Group commit: one caller at a time runs a transaction holding every row queued so far;
+    callers arriving meanwhile queue theirs, and the first of them runs the next one. Each
+    call returns only once its row is committed, so /blobs/missing and version commits see
+    it as before, while N concurrent uploads cost one write lock and commit instead of N.
+    """
+
+    def __init__(self, writers: sessionmaker[Session]) -> None:
+        self._writers = writers
+        self._lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._busy = False
+
+    def record(self, actor: Principal, sha256: str, size: int, md5: str) -> bool:
+        """``record()`` in a transaction shared with concurrent callers; True when new."""
+        mine = _Pending(Received(actor, sha256, size, md5))
+        with self._lock:
+            self._queue.append(mine)
+            leads = not self._busy
+            self._busy = True
+        if not leads:
+            mine.turn.wait()
+        if not mine.finished:
+            self._lead()
+        if mine.error is not None:
+            raise mine.error
+        return mine.created
+
+    def _lead(self) -> None:
+        with self._lock:
+            batch, self._queue = self._queue, []
         try:
-            with s.begin_nested():
-                blob = Blob(sha256=sha256, size=size, md5=md5)
-                s.add(blob)
-            created = True
-        except IntegrityError:
-            blob = s.scalar(select(Blob).where(Blob.sha256 == sha256))
-            assert blob is not None
-    upload = s.get(BlobUpload, (blob.id, actor.user_id))
-    if upload is not None:
-        upload.uploaded_at = utcnow()  # restarts the garbage collector's grace period
-        return created
-    try:
-        with s.begin_nested():
-            s.add(BlobUpload(blob_id=blob.id, user_id=actor.user_id))
-    except IntegrityError:
-        pass
-    return created
+            with self._writers() as s, s.begin():
+                created = record_many(s, [p.received for p in batch])
+            for pending, new in zip(batch, created, strict=True):
+                pending.created = new
+        except BaseException as exc:
+            for pending in batch:
+                pending.error = exc
+        finally:
+            with self._lock:
+                for pending in batch:
+                    pending.finished = True
+                    pending.turn.set()
+                if self._queue:
+                    self._queue[0].turn.set()  # the next transaction is that caller's
+                else:
+                    self._busy = False
 
 
 def missing(s: Session, actor: Principal, wanted: Iterable[tuple[str, int]]) -> list[str]:

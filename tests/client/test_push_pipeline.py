@@ -1,0 +1,85 @@
+"""Logging many files: hashing, the missing-blob check and uploads overlap, each digest once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+import cairn
+from cairn.client import _transfer
+from tests.client.artifacts_support import puts, record, sha256, write
+
+FILES = 20
+DISTINCT = 7
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """FILES small files with DISTINCT contents in turn, so copies fall into later batches."""
+    root = tmp_path / "many"
+    for i in range(FILES):
+        write(root / f"f{i:02}.txt", f"content {i % DISTINCT}\n" * 100)
+    return root
+
+
+def _asked(requests: list[httpx.Request]) -> list[str]:
+    asked: list[str] = []
+    for request in requests:
+        if request.url.path.endswith("/blobs/missing"):
+            asked += [b["sha256"] for b in json.loads(request.content)["blobs"]]
+    return asked
+
+
+def test_batches_ask_for_and_send_each_digest_once(
+    api: cairn.Api,
+    folder: Path,
+    app_client: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_transfer, "MISSING_BATCH", 3)
+    api.create_team("team")
+    art = cairn.Artifact("many", type="dataset")
+    art.add_dir(folder)
+    requests = record(app_client)
+    version = api.log_artifact(art, "team/data")
+    unique = {sha256(p.read_bytes()) for p in folder.iterdir()}
+    asked = _asked(requests)
+    checks = [r for r in requests if r.url.path.endswith("/blobs/missing")]
+    assert len(checks) >= -(-DISTINCT // 3), "asked in batches of at most 3"
+    assert len(unique) == DISTINCT
+    assert sorted(asked) == sorted(unique), "every distinct digest is asked for exactly once"
+    sent = [r.url.path.rsplit("/", 1)[-1] for r in puts(requests)]
+    assert sorted(sent) == sorted(unique)
+    assert {f.path: f.sha256 for f in version.files} == {
+        p.name: sha256(p.read_bytes()) for p in folder.iterdir()
+    }
+
+
+def test_a_failed_upload_stops_the_others_and_commits_nothing(
+    api: cairn.Api,
+    folder: Path,
+    app_client: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_transfer, "TRANSFER_WORKERS", 1)
+    attempted: list[str] = []
+
+    def fail_second_put(request: httpx.Request) -> None:
+        if request.method == "PUT":
+            attempted.append(request.url.path)
+            if len(attempted) == 2:
+                raise RuntimeError("the network went away")
+
+    app_client.event_hooks["request"].append(fail_second_put)
+    api.create_team("team")
+    art = cairn.Artifact("many", type="dataset")
+    art.add_dir(folder)
+    with pytest.raises(RuntimeError, match="network went away"):
+        api.log_artifact(art, "team/data")
+    assert len(attempted) < FILES - 4, "the uploads not started yet were skipped"
+    app_client.event_hooks["request"].remove(fail_second_put)
+    with pytest.raises(cairn.NotFoundError):
+        api.artifact_versions("team/data/many")
