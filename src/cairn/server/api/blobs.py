@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import threading
-import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session, sessionmaker
 
 from cairn.server.api import schemas
 from cairn.server.domain.principal import Principal
@@ -39,22 +36,7 @@ def _complete(
     if rest:
         sink.feed(rest)
     md5 = sink.finish()
-    return md5, _recorder(state).record(caller, sink.sha256, sink.expected_size, md5)
-
-
-_RECORDERS: weakref.WeakKeyDictionary[sessionmaker[Session], uploads.Recorder] = (
-    weakref.WeakKeyDictionary()
-)
-_RECORDERS_LOCK = threading.Lock()
-
-
-def _recorder(state: AppState) -> uploads.Recorder:
-    """The one recorder of this application's database."""
-    with _RECORDERS_LOCK:
-        found = _RECORDERS.get(state.writers)
-        if found is None:
-            found = _RECORDERS[state.writers] = uploads.Recorder(state.writers)
-        return found
+    return md5, state.recorder.record(caller, sink.sha256, sink.expected_size, md5)
 
 
 @router.put(

@@ -14,7 +14,7 @@ from cairn.server.blobs.base import BlobStore
 from cairn.server.domain.principal import Principal
 from cairn.server.domain.ratelimit import FailureLimiter
 from cairn.server.http.caches import GenerationCache
-from cairn.server.services import generation
+from cairn.server.services import generation, uploads
 from cairn.server.settings import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -34,9 +34,11 @@ class AppState:
     answers: GenerationCache[bytes] = field(default_factory=lambda: GenerationCache(10_000))
     key_touched: dict[int, float] = field(default_factory=dict)
     live: generation.Live = field(init=False)
+    recorder: uploads.Recorder = field(init=False)
 
     def __post_init__(self) -> None:
         self.live = generation.Live(self.engine)
+        self.recorder = uploads.Recorder(self.writers)
 
 
 async def app_state(request: Request) -> AppState:
