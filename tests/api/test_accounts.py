@@ -544,3 +544,16 @@ def test_users_created_through_the_api_are_in_their_organizations_audit_log(
     ).json()
     assert [e["action"] for e in events] == ["user.create"]
     assert "audited" in str(events[0])
+
+
+@pytest.mark.parametrize("since", ["1700000000", "1.5e-215", "yesterday"])
+def test_audit_times_must_be_iso_8601_not_numbers(
+    app_client: httpx.Client, admin_key: str, since: str
+) -> None:
+    refused = call(app_client, "GET", "/orgs/default/audit", admin_key, params={"since": since})
+    assert refused.status_code == 422, refused.text
+    assert "ISO 8601" in refused.json()["error"]["message"]
+    fine = call(
+        app_client, "GET", "/orgs/default/audit", admin_key, params={"since": "2026-01-01T00:00Z"}
+    )
+    assert fine.status_code == 200, fine.text

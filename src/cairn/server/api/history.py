@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -74,8 +73,8 @@ def audit_log(
     db: Db,
     action: Annotated[str | None, Query(max_length=64)] = None,
     actor: Annotated[str | None, Query(max_length=64)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: schemas.Instant | None = None,
+    until: schemas.Instant | None = None,
     per_page: PerPage = 100,
     before: Before = None,
 ) -> list[schemas.EventOut]:

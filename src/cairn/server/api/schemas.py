@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 
 class Request(BaseModel):
@@ -31,6 +32,20 @@ def _has_nul(value: Any, depth: int = 0) -> bool:
     if isinstance(value, list):
         return any(_has_nul(v, depth + 1) for v in value)
     return False
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_only(value: Any) -> Any:
+    """Refuse the numbers pydantic would read as Unix times: the spec says ISO 8601."""
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("use an ISO 8601 date-time, e.g. 2026-11-28T09:00:00Z")
+    return value
+
+
+# A point in time given as a query parameter.
+Instant = Annotated[datetime, BeforeValidator(_iso_only)]
 
 
 class Response(BaseModel):
