@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
-import pytest
 
-from tests import pg, servers
-from tests.reliability.client import PASSWORD, Blob, admin_key, client_for, log, login, upload
+from tests import servers
+from tests.reliability.client import Blob, admin_key, client_for, log, login, upload
 
 CLIENTS = 16
 COLLECTION = "/orgs/default/registries/Models/collections/concurrent"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[servers.Server]:
-    """A two-worker server process on a fresh database of each backend."""
-    env = {"CAIRN_ADMIN_PASSWORD": PASSWORD}
-    if request.param == "sqlite":
-        with servers.running(tmp_path / "data", env, workers=2) as running:
-            yield running
-        return
-    with pg.admin_url() as admin, pg.scratch_database(admin) as url:
-        env["CAIRN_DATABASE_URL"] = url
-        with servers.running(tmp_path / "data", env, workers=2) as running:
-            yield running
 
 
 def _versions(client: httpx.Client, count: int) -> list[str]:

@@ -155,7 +155,10 @@ def _through(url: str, proxy: Proxy) -> str:
     return f"postgresql://{user}@127.0.0.1:{proxy.port}/{info['dbname']}"
 
 
-def test_database_outage_is_a_prompt_503_and_recovers(tmp_path: Path) -> None:
+@pytest.fixture
+def pg_through_proxy(tmp_path: Path) -> Iterator[tuple[httpx.Client, Proxy]]:
+    """A server process on a fresh PostgreSQL database reached through a proxy the test can
+    cut or stall, and a client signed in as admin."""
     with (
         pg.admin_url() as admin,
         pg.scratch_database(admin) as url,
@@ -165,18 +168,25 @@ def test_database_outage_is_a_prompt_503_and_recovers(tmp_path: Path) -> None:
         ) as server,
         client_for(server.base, admin_key(server.base)) as client,
     ):
-        assert client.get("/orgs/default/registries").status_code == 200
+        yield client, proxy
 
-        proxy.cut()
-        for path in ("/orgs/default/registries", "/resolve?ref=Models/x:latest"):
-            started = time.monotonic()
-            _assert_error_body(client.get(path), 503, "unavailable")
-            assert time.monotonic() - started < PROMPT_SECONDS
 
-        proxy.start()
-        assert client.get("/orgs/default/registries").status_code == 200
-        created = client.post("/orgs/default/registries", json={"name": "after-outage"})
-        assert created.status_code == 201, created.text
+def test_database_outage_is_a_prompt_503_and_recovers(
+    pg_through_proxy: tuple[httpx.Client, Proxy],
+) -> None:
+    client, proxy = pg_through_proxy
+    assert client.get("/orgs/default/registries").status_code == 200
+
+    proxy.cut()
+    for path in ("/orgs/default/registries", "/resolve?ref=Models/x:latest"):
+        started = time.monotonic()
+        _assert_error_body(client.get(path), 503, "unavailable")
+        assert time.monotonic() - started < PROMPT_SECONDS
+
+    proxy.start()
+    assert client.get("/orgs/default/registries").status_code == 200
+    created = client.post("/orgs/default/registries", json={"name": "after-outage"})
+    assert created.status_code == 201, created.text
 
 
 def test_hung_object_store_is_a_prompt_503(
@@ -202,23 +212,15 @@ def test_hung_object_store_is_a_prompt_503(
     assert again.status_code == 201, again.text
 
 
-def test_hung_database_is_a_prompt_503(tmp_path: Path) -> None:
-    with (
-        pg.admin_url() as admin,
-        pg.scratch_database(admin) as url,
-        forwarding(_socket_target(url)) as proxy,
-        servers.running(
-            tmp_path / "data", {**ENV, "CAIRN_DATABASE_URL": _through(url, proxy)}
-        ) as server,
-        client_for(server.base, admin_key(server.base)) as client,
-    ):
-        assert client.get("/orgs/default/registries").status_code == 200
-        proxy.stall()
-        started = time.monotonic()
-        _assert_error_body(client.get("/orgs/default/registries"), 503, "unavailable")
-        assert time.monotonic() - started < PROMPT_SECONDS
-        proxy.resume()
-        assert client.get("/orgs/default/registries").status_code == 200
+def test_hung_database_is_a_prompt_503(pg_through_proxy: tuple[httpx.Client, Proxy]) -> None:
+    client, proxy = pg_through_proxy
+    assert client.get("/orgs/default/registries").status_code == 200
+    proxy.stall()
+    started = time.monotonic()
+    _assert_error_body(client.get("/orgs/default/registries"), 503, "unavailable")
+    assert time.monotonic() - started < PROMPT_SECONDS
+    proxy.resume()
+    assert client.get("/orgs/default/registries").status_code == 200
 
 
 def _hold_write_lock(db: Path, seconds: float, held: threading.Event) -> None:

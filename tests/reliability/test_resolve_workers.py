@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
-import pytest
 
-from tests import pg, servers
+from tests import servers
 from tests.reliability.client import PASSWORD, Blob, admin_key, client_for, log, upload
 
 COLLECTION = "/orgs/default/registries/Models/collections/moving"
@@ -20,20 +18,6 @@ REF = {"ref": "Models/moving:production"}
 CONNECTIONS = 8
 SUPERVISOR_RSS_LIMIT_MIB = 64
 HIDE_UVLOOP = 'raise ImportError("hidden: run on the asyncio event loop")\n'
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[servers.Server]:
-    """A two-worker server process on a fresh database of each backend."""
-    env = {"CAIRN_ADMIN_PASSWORD": PASSWORD}
-    if request.param == "sqlite":
-        with servers.running(tmp_path / "data", env, workers=2) as running:
-            yield running
-        return
-    with pg.admin_url() as admin, pg.scratch_database(admin) as url:
-        env["CAIRN_DATABASE_URL"] = url
-        with servers.running(tmp_path / "data", env, workers=2) as running:
-            yield running
 
 
 def _children(pid: int) -> list[int]:
