@@ -293,3 +293,24 @@ def test_without_the_generation_connection_requests_read_it_through_a_session(
     _move(app_client, admin_key, "Models", "v1")
     assert _resolve(app_client, admin_key).json()["linked"]["version"] == "v1"
     assert served.hits == 0
+
+
+def test_a_missed_resolution_reads_the_generation_once(
+    app_client: httpx.Client, admin_key: str, state: AppState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _publish(app_client, admin_key, "Models", [b"read once"])
+    assert _resolve(app_client, admin_key).status_code == 200  # the key is remembered now
+    original = state.live.now
+    reads = 0
+
+    async def counting() -> int | None:
+        nonlocal reads
+        reads += 1
+        return await original()
+
+    monkeypatch.setattr(state.live, "now", counting)
+    missed = _resolve(app_client, admin_key, ref="Models/fast:v0")  # not remembered yet
+    assert missed.status_code == 200, missed.text
+    assert reads == 1, "the route reuses the fast path's read"
+    assert _resolve(app_client, admin_key, ref="Models/fast:v0").status_code == 200
+    assert reads == 2, "a hit is one read too"

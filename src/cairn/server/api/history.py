@@ -15,7 +15,7 @@ from cairn.server.domain.roles import Action
 from cairn.server.http.cached_resolve import CachedResolutions
 from cairn.server.http.caches import resolution_key
 from cairn.server.http.deps import AppState, Db, State
-from cairn.server.http.identity import Caller
+from cairn.server.http.identity import GENERATION, Caller
 from cairn.server.services import history, orgs, resolve
 from cairn.server.services.linked import LinkedView
 
@@ -108,7 +108,7 @@ async def resolve_ref(
     `http.cached_resolve` before routing).
     """
     key = resolution_key(caller.user_id, ref, org)
-    now: int = request.state.generation
+    now: int = getattr(request.state, GENERATION)
     body = state.answers.get(key, now)
     if body is None:
         body = await run_in_threadpool(_resolve_body, state, caller, ref, org)

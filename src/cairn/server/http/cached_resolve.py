@@ -49,6 +49,8 @@ class CachedResolutions:
         now = await self.state.live.now()
         if now is None:
             return None
+        # Read after this request arrived: on a miss, `identity.principal` uses it too.
+        scope.setdefault("state", {})[identity.GENERATION] = now
         caller = identity.remembered(self.state, key, now)
         if caller is None:
             return None

@@ -24,6 +24,7 @@ SESSION_COOKIE = "cairn_session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 CROSS_SITE = "cross-site request refused"
+GENERATION = "generation"  # request.state: the catalogue generation read for this request
 
 
 def bearer_key(request: Request) -> str | None:
@@ -57,11 +58,13 @@ async def principal(request: Request, state: State) -> Principal:
     if key is None:
         raise AuthenticationError("authentication required: send 'Authorization: Bearer <API key>'")
     digest = key_digest(key)
-    now = await generation_now(state)
+    now: int | None = getattr(request.state, GENERATION, None)  # read by the resolve fast path
+    if now is None:
+        now = await generation_now(state)
     found = state.principals.get(digest, now)
     if found is None:
         found = await run_in_threadpool(_check_key, state, key, digest, now)
-    request.state.generation = now
+    setattr(request.state, GENERATION, now)
     if found.key_id is not None and touch_due(state, found):
         state.key_touched[found.key_id] = time.monotonic()  # before the hop: one touch, not two
         await run_in_threadpool(_touch, state, found.key_id)

@@ -133,12 +133,10 @@ class _LoopReader:
         return await asyncio.shield(waiting)
 
     async def close(self) -> None:
-        if self._sqlite is not None:
-            self._sqlite.close()
-            self._sqlite = None
         if self._postgres is not None:
-            await self._postgres.close()
+            await self._postgres.close()  # politely, on the loop; forget() does the rest
             self._postgres = None
+        self.forget()
 
     def forget(self) -> None:
         """Close the connections without the event loop."""
