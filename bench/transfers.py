@@ -21,7 +21,7 @@ import httpx
 
 import cairn
 from bench import _proc
-from cairn.client._transfer import hash_files
+from cairn.client._transfer import HASH_WORKERS, hash_file
 
 MB = 1_000_000
 MIB = 1 << 20
@@ -33,6 +33,12 @@ TARGET_UPLOAD = 0.8
 TARGET_DOWNLOAD = 0.5
 TARGET_REPUSH_BYTES = MIB
 T = TypeVar("T")
+
+
+def hash_files(paths: Sequence[Path]) -> list[tuple[str, int]]:
+    """The SDK's hashing pass alone: ``hash_file`` of every path with its parallelism."""
+    with ThreadPoolExecutor(HASH_WORKERS) as pool:
+        return list(pool.map(hash_file, paths))
 
 
 # -- page cache ------------------------------------------------------------------------------

@@ -108,12 +108,6 @@ def hash_file(path: Path) -> tuple[str, int]:
         return digest.hexdigest(), handle.tell()
 
 
-def hash_files(paths: Sequence[Path]) -> list[tuple[str, int]]:
-    """``hash_file`` of every path, in parallel, in order."""
-    with ThreadPoolExecutor(HASH_WORKERS) as pool:
-        return list(pool.map(hash_file, paths))
-
-
 def push_files(
     session: Session, paths: Sequence[Path], *, progress: bool | None = None
 ) -> list[tuple[str, int]]:
