@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.api import cast
+from tests.api.error_shape import ERROR_CODES, LEAKS
 
 # Examples per operation and generation mode: ~25 in PR CI, 200 nightly.
 EXAMPLES = int(os.environ.get("CAIRN_FUZZ_EXAMPLES", "25"))
@@ -46,42 +47,9 @@ HYPOTHESIS = settings(
     print_blob=True,
     suppress_health_check=list(HealthCheck),
 )
+
+
 # The standard error codes (http/errors.py), by status.
-ERROR_CODES = {
-    400: "bad_request",
-    401: "authentication_error",
-    403: "permission_denied",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    411: "length_required",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_error",
-    429: "rate_limited",
-}
-# What a body must never show unless the request itself carried it: tracebacks, SQL, driver
-# and module names, server paths.
-LEAKS = (
-    "Traceback",
-    'File "',
-    "site-packages",
-    "sqlalchemy",
-    "sqlite3",
-    "psycopg",
-    "pydantic_core",
-    "errors.pydantic.dev",
-    "SELECT ",
-    "INSERT ",
-    " WHERE ",
-    "/work/",
-    "/tmp/",
-    "/home/",
-    "cairn/server",
-    '.py"',
-)
-
-
 def negatable(operation: Operation) -> bool:
     """Whether negative mode has anything to break: a JSON body, a query, or a typed path part.
 

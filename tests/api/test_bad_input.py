@@ -19,42 +19,12 @@ from pydantic import SecretStr
 
 from cairn.server.app import build_state, create_app
 from cairn.server.settings import Settings
+from tests.api.error_shape import ERROR_CODES, LEAKS
 from tests.conftest import ADMIN_PASSWORD, MakeUser, call
 
 ORG = "/orgs/default"
 REGS = f"{ORG}/registries"
 TARGET = f"{REGS}/Target"
-CODES = {
-    400: "bad_request",
-    401: "authentication_error",
-    403: "permission_denied",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_error",
-    429: "rate_limited",
-}
-# Things an error body must never show: tracebacks, SQL, driver names, server paths.
-LEAKS = (
-    "Traceback",
-    'File "',
-    "site-packages",
-    "sqlalchemy",
-    "sqlite3",
-    "psycopg",
-    "SELECT ",
-    "INSERT ",
-    " FROM ",
-    " WHERE ",
-    "/work/",
-    "/tmp/",
-    "/home/",
-    "cairn/server",
-    "pydantic_core",
-    "errors.pydantic.dev",
-)
 
 
 @dataclass
@@ -114,7 +84,7 @@ def check_error(resp: httpx.Response) -> str:
     assert isinstance(body, dict)
     assert set(body) == {"error"}, body
     assert set(body["error"]) == {"code", "message"}, body
-    assert body["error"]["code"] == CODES[resp.status_code], body
+    assert body["error"]["code"] == ERROR_CODES[resp.status_code], body
     message = body["error"]["message"]
     assert isinstance(message, str)
     assert message.strip()
