@@ -13,6 +13,7 @@ from cairn.client._artifacts import Artifact
 from cairn.client._refs import parse_ref
 from cairn.client._versions import LinkedVersion, Version
 from cairn.client.cli._context import CliState, pass_state
+from cairn.client.cli._options import json_object
 from cairn.client.cli._output import print_json, show_done, show_list, show_one
 
 LOGGED_COLUMNS = ("ref", "type", "aliases", "files", "size", "created_by", "created_at")
@@ -21,19 +22,6 @@ FILE_COLUMNS = ("path", "size", "sha256")
 DETAILS = ("ref", "type", "aliases", "description", "metadata", "files", "size")
 LOGGED_FIELDS = (*DETAILS, "digest", "created_by", "created_at")
 LINKED_FIELDS = (*DETAILS, "source", "linked_by", "linked_at")
-
-
-def _json_object(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
-    """``--metadata``: a JSON object, or a usage error."""
-    if value is None:
-        return None
-    try:
-        parsed = json.loads(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"not valid JSON: {exc}") from exc
-    if not isinstance(parsed, dict):
-        raise click.BadParameter("must be a JSON object, e.g. '{\"f1\": 0.91}'")
-    return parsed
 
 
 def progress_of(state: CliState) -> bool | None:
@@ -85,7 +73,9 @@ def artifact() -> None:
 @click.option("--name", required=True, help="Artifact name.")
 @click.option("--type", "type_", required=True, metavar="TYPE", help="Artifact type, e.g. model.")
 @click.option("--alias", "aliases", multiple=True, metavar="ALIAS", help="Alias (repeatable).")
-@click.option("--metadata", metavar="JSON", callback=_json_object, help="A JSON object.")
+@click.option(
+    "--metadata", metavar="JSON", callback=json_object('{"f1": 0.91}'), help="A JSON object."
+)
 @click.option("--description", help="What this version is.")
 @pass_state
 def push(

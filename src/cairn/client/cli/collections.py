@@ -9,8 +9,8 @@ import click
 
 from cairn.client._refs import collection_path
 from cairn.client.cli._context import CliState, pass_state
+from cairn.client.cli._options import parse_filter
 from cairn.client.cli._output import show_done, show_list, show_one
-from cairn.client.cli.registries import _parse_filter
 
 LIST_COLUMNS = ("name", "type", "version_count", "aliases", "tags", "description")
 EVENT_COLUMNS = ("at", "actor", "action", "target_name", "after")
@@ -55,7 +55,7 @@ def create(
     "--filter",
     "filter_",
     metavar="JSON",
-    callback=_parse_filter,
+    callback=parse_filter,
     help='W&B-style filter over name, description, type, tag, e.g. \'{"tag": "nlp"}\'.',
 )
 @click.option(

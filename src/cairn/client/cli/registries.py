@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
 from cairn.client.cli._context import CliState, pass_state
+from cairn.client.cli._options import parse_filter
 from cairn.client.cli._output import show_done, show_list, show_one
 
 LIST_COLUMNS = ("name", "visibility", "artifact_types", "role", "description")
 MEMBER_COLUMNS = ("kind", "name", "email", "role")
 ORDERS = ("name", "-name", "created_at", "-created_at", "updated_at", "-updated_at")
 ROLES_HELP = "restricted_viewer, viewer, member or admin"
-
-
-def _parse_filter(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
-    """``--filter``: a JSON object, or a usage error."""
-    if value is None:
-        return None
-    try:
-        parsed = json.loads(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"not valid JSON: {exc}") from exc
-    if not isinstance(parsed, dict):
-        raise click.BadParameter('must be a JSON object, e.g. \'{"name": {"$regex": "^Fine"}}\'')
-    return parsed
 
 
 @click.group()
@@ -88,7 +75,7 @@ def create(
     "--filter",
     "filter_",
     metavar="JSON",
-    callback=_parse_filter,
+    callback=parse_filter,
     help='W&B-style filter, e.g. \'{"name": {"$regex": "^Fine"}}\'.',
 )
 @click.option("--order", type=click.Choice(ORDERS), help="Sort key; '-' for descending.")
