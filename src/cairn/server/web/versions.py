@@ -33,15 +33,14 @@ def show(
 ) -> HTMLResponse:
     """One linked version; download links only for roles that may download."""
     view = linked.get(db, caller, org, registry, collection, parse_selector(version))
-    base = collection_url(view.org_name, view.registry.name, view.collection.name)
     return page(
         request,
         "version.html",
         view=view,
         metadata=json.dumps(view.source.version.metadata_ or {}, indent=2, sort_keys=True),
         can_download=allows(RegistryRole(view.role), Action.DOWNLOAD),
-        base=base,
-        files_base=f"{base}/versions/v{view.linked.version_index}/files",
+        base=collection_url(view.org_name, view.registry.name, view.collection.name),
+        files_base=version_url(view) + "/files",
         registry_base=registry_url(view.org_name, view.registry.name),
         usage=usage.for_version(view.ref),
         elsewhere=[
