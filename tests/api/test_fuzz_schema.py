@@ -12,6 +12,7 @@ request count is written to test-output/fuzz-requests.json.
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from collections.abc import Iterator
@@ -253,16 +254,30 @@ SELF_HARM = (
 
 @pytest.mark.parametrize("caller", ["admin", "member"])
 def test_linked_request_sequences_get_no_5xx_and_deleted_objects_stay_gone(
-    caller: str, target: Target, tally: Tally
+    caller: str, seeded: tuple[Path, dict[str, str | None]], tmp_path: Path, tally: Tally
 ) -> None:
     machine = SCHEMA.exclude(name=list(SELF_HARM)).as_state_machine()
     assert machine.bundles, "Schemathesis inferred no links between operations"
-    app, headers = target.app, auth(target.keys[caller])
+    headers = auth(seeded[1][caller])
     test_id = f"stateful {caller}"
+    scenarios = itertools.count()
 
     class Workflow(machine):  # type: ignore[misc,valid-type]
+        """One scenario against its own fresh copy of the seeded data: Hypothesis replays a
+        scenario's choices and requires the same answers, so no scenario may see another's."""
+
+        def setup(self) -> None:
+            self.state = open_target(seeded, tmp_path / f"scenario-{next(scenarios)}")
+            self.app = create_app(self.state.settings, state=self.state)
+
+        def teardown(self) -> None:
+            shutdown_lifespans()
+            self.state.engine.dispose()
+            shutil.rmtree(self.state.settings.data_dir, ignore_errors=True)
+            super().teardown()
+
         def get_call_kwargs(self, case: FuzzCase) -> dict[str, object]:
-            return {"app": app, "headers": headers}
+            return {"app": self.app, "headers": headers}
 
         def validate_response(
             self, response: Response, case: FuzzCase, additional_checks: object = (), **kw: object

@@ -107,8 +107,9 @@ def _make_bucket(client: S3Client, bucket: str, proc: subprocess.Popen[bytes] | 
             raise SeaweedExitedError(f"weed exited with status {proc.returncode}")
         try:
             _create(client, bucket)
-            # The first write waits for volumes to be allocated: pay for it here.
-            client.put_object(Bucket=bucket, Key="cairn-probe", Body=b"")
+            # The first write of any content waits for volumes to be allocated: pay for it here
+            # (an empty object lives in the filer alone and would allocate nothing).
+            client.put_object(Bucket=bucket, Key="cairn-probe", Body=b"volumes, please")
             client.delete_object(Bucket=bucket, Key="cairn-probe")
             return
         except EndpointConnectionError:
