@@ -1,88 +1,146 @@
-"""A blob store in a local directory: temp file, fsync, atomic rename into place."""
+"""A blob store in a local directory: temp file (direct I/O where possible), fsync, rename."""
 
 from __future__ import annotations
 
-import ctypes
+import errno
+import fcntl
+import mmap
 import os
-import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import BinaryIO, cast
 
 from cairn.server.blobs.base import READ_CHUNK, blob_key
 
 STAGING = ".staging"
-WRITEBACK_BYTES = 8 << 20
+DIRECT_BUFFER = 1 << 20  # bytes gathered before each direct write
+DIRECT_ALIGN = 4096  # what O_DIRECT requires of buffer address, length and offset
+POOLED_BUFFERS = 64
+_O_DIRECT = getattr(os, "O_DIRECT", 0)
 
 
 class LocalWriter:
     """A temporary file under <root>/.staging, renamed into place on commit.
 
-    Every WRITEBACK_BYTES written are handed to the disk at once (sync_file_range, Linux), so
-    the disk writes while the rest arrives and the fsync at commit only waits for the tail.
+    Bytes go to the disk with O_DIRECT where the file system allows it: they are gathered in
+    a page-aligned buffer and written a megabyte at a time, bypassing the page cache, which
+    on many machines (VMs in particular) costs several times the CPU of the write itself.
+    The unaligned tail is written through the cache; fsync at commit makes it all durable.
+    Elsewhere (tmpfs, macOS) it is an ordinary buffered file.
     """
 
     def __init__(self, store: LocalBlobStore) -> None:
         self._store = store
         self._path = store.staging / uuid.uuid4().hex
-        self._file: BinaryIO | None = open(self._path, "xb", buffering=0)  # noqa: SIM115
-        self._written = 0
-        self._flushed = 0
+        self._fd: int | None = None
+        self._direct = False
+        self._fd, self._direct = _open_new(self._path)
+        self._buffer = _take_buffer() if self._direct else None
+        self._filled = 0
 
     def write(self, chunk: bytes) -> None:
-        assert self._file is not None, "writer already closed"
+        assert self._fd is not None, "writer already closed"
+        if self._buffer is None:
+            _write_all(self._fd, memoryview(chunk))
+            return
         view = memoryview(chunk)
         while view:
-            n = self._file.write(view)
-            assert n is not None
+            n = min(len(view), DIRECT_BUFFER - self._filled)
+            self._buffer[self._filled : self._filled + n] = view[:n]
+            self._filled += n
             view = view[n:]
-            self._written += n
-        if self._written - self._flushed >= WRITEBACK_BYTES:
-            start_writeback(self._file.fileno(), self._flushed, self._written - self._flushed)
-            self._flushed = self._written
+            if self._filled == DIRECT_BUFFER:
+                self._flush(DIRECT_BUFFER)
+
+    def _flush(self, length: int) -> None:
+        """Write the first `length` bytes of the buffer (a multiple of DIRECT_ALIGN)."""
+        assert self._fd is not None
+        assert self._buffer is not None
+        with memoryview(self._buffer) as whole:
+            try:
+                _write_all(self._fd, whole[:length])
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                self._fall_back()  # a file system that opened with O_DIRECT but refuses it
+                _write_all(self._fd, whole[:length])
+            whole[: self._filled - length] = whole[length : self._filled]
+        self._filled -= length
+
+    def _fall_back(self) -> None:
+        assert self._fd is not None
+        flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
+        fcntl.fcntl(self._fd, fcntl.F_SETFL, flags & ~_O_DIRECT)
+        self._direct = False
 
     def commit(self, sha256: str) -> None:
-        assert self._file is not None, "writer already closed"
+        assert self._fd is not None, "writer already closed"
+        if self._buffer is not None and self._filled:
+            aligned = self._filled - self._filled % DIRECT_ALIGN
+            if aligned:
+                self._flush(aligned)
+            if self._filled:
+                if self._direct:
+                    self._fall_back()
+                self._flush(self._filled)
         final = self._store.path_of(sha256)
-        os.fsync(self._file.fileno())
-        self._file.close()
-        self._file = None
+        os.fsync(self._fd)
+        self._close()
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self._path, final)
         _fsync_dir(final.parent)
 
     def abort(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        self._close()
         self._path.unlink(missing_ok=True)
 
-
-def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        call = libc.sync_file_range
-    except (OSError, AttributeError):
-        return None
-    call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    call.restype = ctypes.c_int
-    return cast("Callable[[int, int, int, int], int]", call)
+    def _close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+        if self._buffer is not None:
+            buffer, self._buffer = self._buffer, None
+            _give_back(buffer)
 
 
-_SYNC_FILE_RANGE = _sync_file_range() if sys.platform == "linux" else None
-SYNC_FILE_RANGE_WRITE = 2
+def _open_new(path: Path) -> tuple[int, bool]:
+    """A new file for writing, with O_DIRECT if the file system takes it; (fd, direct)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    if _O_DIRECT:
+        try:
+            return os.open(path, flags | _O_DIRECT, 0o600), True
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+    return os.open(path, flags, 0o600), False
 
 
-def start_writeback(fd: int, offset: int, length: int) -> None:
-    """Ask the kernel to start writing a range of a file to disk, without waiting for it.
+def _write_all(fd: int, view: memoryview) -> None:
+    while view:
+        view = view[os.write(fd, view) :]
 
-    Only a head start for the fsync that follows: where unavailable this does nothing.
-    """
-    if _SYNC_FILE_RANGE is not None:
-        _SYNC_FILE_RANGE(fd, offset, length, SYNC_FILE_RANGE_WRITE)
+
+_free_buffers: list[mmap.mmap] = []
+_buffers_lock = threading.Lock()
+
+
+def _take_buffer() -> mmap.mmap:
+    """A page-aligned DIRECT_BUFFER (anonymous memory), reused: its pages stay mapped."""
+    with _buffers_lock:
+        if _free_buffers:
+            return _free_buffers.pop()
+    return mmap.mmap(-1, DIRECT_BUFFER)
+
+
+def _give_back(buffer: mmap.mmap) -> None:
+    with _buffers_lock:
+        if len(_free_buffers) < POOLED_BUFFERS:
+            _free_buffers.append(buffer)
+            return
+    buffer.close()
 
 
 def _fsync_dir(path: Path) -> None:
