@@ -20,9 +20,29 @@ def record(client: httpx.Client) -> list[httpx.Request]:
     return seen
 
 
-def puts(requests: list[httpx.Request]) -> list[httpx.Request]:
-    """The blob uploads among ``requests``."""
-    return [r for r in requests if r.method == "PUT" and "/blobs/" in r.url.path]
+def uploads(requests: list[httpx.Request]) -> list[httpx.Request]:
+    """The blob uploads among ``requests``: one file each, or a blob stream of several."""
+    return [r for r in requests if r.method == "PUT" and "/blobs/" in r.url.path] + [
+        r for r in requests if r.method == "POST" and r.url.path.endswith("/blobs/batch")
+    ]
+
+
+def stored(client: httpx.Client) -> list[str]:
+    """The digest of every blob the server acknowledges from now on, however it was sent."""
+    seen: list[str] = []
+
+    def note(response: httpx.Response) -> None:
+        request = response.request
+        if response.status_code != 201 or "/blobs/" not in request.url.path:
+            return
+        response.read()
+        if request.method == "PUT":
+            seen.append(response.json()["sha256"])
+        elif request.url.path.endswith("/blobs/batch"):
+            seen.extend(blob["sha256"] for blob in response.json()["blobs"])
+
+    client.event_hooks["response"].append(note)
+    return seen
 
 
 def file_gets(requests: list[httpx.Request]) -> list[httpx.Request]:

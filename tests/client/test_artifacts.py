@@ -8,7 +8,15 @@ import httpx
 import pytest
 
 import cairn
-from tests.client.artifacts_support import logged, puts, record, sample_artifact, sha256, write
+from tests.client.artifacts_support import (
+    logged,
+    record,
+    sample_artifact,
+    sha256,
+    stored,
+    uploads,
+    write,
+)
 from tests.conftest import MakeUser
 
 
@@ -22,6 +30,7 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_log_files_and_a_folder(api: cairn.Api, tmp_path: Path, app_client: httpx.Client) -> None:
     requests = record(app_client)
+    acknowledged = stored(app_client)
     version = logged(api, tmp_path / "src")
     assert version.ref == "nlp-team/sentiment/sentiment-bert:v0"
     assert (version.version, version.version_index) == ("v0", 0)
@@ -43,12 +52,12 @@ def test_log_files_and_a_folder(api: cairn.Api, tmp_path: Path, app_client: http
         sha256(model), len(model),
     )  # fmt: skip
     assert version.file_count == 3
-    uploads = puts(requests)
-    assert len(uploads) == 3
-    for upload in uploads:
-        assert upload.headers["content-type"] == "application/octet-stream"
-        assert int(upload.headers["content-length"]) > 0
-        assert "transfer-encoding" not in upload.headers
+    sent = uploads(requests)
+    assert len(sent) == 1, "three small files go in one blob stream"
+    assert sent[0].headers["content-type"] == "application/vnd.cairn.blobs"
+    assert int(sent[0].headers["content-length"]) > len(model)
+    assert "transfer-encoding" not in sent[0].headers
+    assert sorted(acknowledged) == sorted(f.sha256 for f in version.files)
 
 
 def test_identical_relog_returns_the_version_and_uploads_nothing(
@@ -59,7 +68,7 @@ def test_identical_relog_returns_the_version_and_uploads_nothing(
     again = api.log_artifact(sample_artifact(tmp_path / "src"), "nlp-team/sentiment", ["rerun"])
     assert again.ref == first.ref
     assert again.digest == first.digest
-    assert puts(requests) == []
+    assert uploads(requests) == []
     assert set(again.aliases) == {"candidate", "rerun", "latest"}
 
 
@@ -69,11 +78,11 @@ def test_another_uploader_must_send_the_bytes_again(
     first = logged(api, tmp_path / "src")
     mia_key = make_user("mia")
     api.team("nlp-team").add_member("mia")
-    requests = record(app_client)
+    acknowledged = stored(app_client)
     with cairn.Api(client=app_client, api_key=mia_key) as mia:
         again = mia.log_artifact(sample_artifact(tmp_path / "src"), "nlp-team/sentiment")
     assert again.ref == first.ref
-    assert len(puts(requests)) == 3  # whether a blob exists is never revealed to others
+    assert len(acknowledged) == 3  # whether a blob exists is never revealed to others
 
 
 def test_changed_content_is_a_new_version_uploading_only_what_changed(
@@ -81,10 +90,10 @@ def test_changed_content_is_a_new_version_uploading_only_what_changed(
 ) -> None:
     logged(api, tmp_path / "src")
     write(tmp_path / "src" / "tokenizer" / "vocab.txt", "hello\nthere\n")
-    requests = record(app_client)
+    acknowledged = stored(app_client)
     second = api.log_artifact(sample_artifact(tmp_path / "src"), "nlp-team/sentiment")
     assert second.ref == "nlp-team/sentiment/sentiment-bert:v1"
-    assert [r.url.path.rsplit("/", 1)[-1] for r in puts(requests)] == [sha256(b"hello\nthere\n")]
+    assert acknowledged == [sha256(b"hello\nthere\n")]
     assert [v.version for v in api.artifact_versions("nlp-team/sentiment/sentiment-bert")] == [
         "v1", "v0",
     ]  # fmt: skip
@@ -98,9 +107,9 @@ def test_same_content_under_two_names_is_uploaded_once(
     art.add_file(write(tmp_path / "a.txt", "same"))
     art.add_file(write(tmp_path / "b.txt", "same"), name="copy/b.txt")
     art.add_file(write(tmp_path / "empty", b""))
-    requests = record(app_client)
+    acknowledged = stored(app_client)
     version = api.log_artifact(art, "dups/data")
-    assert len(puts(requests)) == 2
+    assert len(acknowledged) == 2
     assert sorted(f.path for f in version.files) == ["a.txt", "copy/b.txt", "empty"]
 
 

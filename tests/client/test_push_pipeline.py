@@ -10,7 +10,7 @@ import pytest
 
 import cairn
 from cairn.client import _transfer
-from tests.client.artifacts_support import puts, record, sha256, write
+from tests.client.artifacts_support import record, sha256, stored, write
 
 FILES = 20
 DISTINCT = 7
@@ -44,6 +44,7 @@ def test_batches_ask_for_and_send_each_digest_once(
     art = cairn.Artifact("many", type="dataset")
     art.add_dir(folder)
     requests = record(app_client)
+    acknowledged = stored(app_client)
     version = api.log_artifact(art, "team/data")
     unique = {sha256(p.read_bytes()) for p in folder.iterdir()}
     asked = _asked(requests)
@@ -51,8 +52,7 @@ def test_batches_ask_for_and_send_each_digest_once(
     assert len(checks) >= -(-DISTINCT // 3), "asked in batches of at most 3"
     assert len(unique) == DISTINCT
     assert sorted(asked) == sorted(unique), "every distinct digest is asked for exactly once"
-    sent = [r.url.path.rsplit("/", 1)[-1] for r in puts(requests)]
-    assert sorted(sent) == sorted(unique)
+    assert sorted(acknowledged) == sorted(unique)
     assert {f.path: f.sha256 for f in version.files} == {
         p.name: sha256(p.read_bytes()) for p in folder.iterdir()
     }
@@ -65,10 +65,11 @@ def test_a_failed_upload_stops_the_others_and_commits_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(_transfer, "TRANSFER_WORKERS", 1)
+    monkeypatch.setattr(_transfer, "STREAM_FILES", 1)
     attempted: list[str] = []
 
     def fail_second_put(request: httpx.Request) -> None:
-        if request.method == "PUT":
+        if request.url.path.endswith("/blobs/batch"):
             attempted.append(request.url.path)
             if len(attempted) == 2:
                 raise RuntimeError("the network went away")
@@ -83,3 +84,52 @@ def test_a_failed_upload_stops_the_others_and_commits_nothing(
     app_client.event_hooks["request"].remove(fail_second_put)
     with pytest.raises(cairn.NotFoundError):
         api.artifact_versions("team/data/many")
+
+
+def test_large_files_go_one_per_request_and_small_ones_in_blob_streams(
+    api: cairn.Api,
+    folder: Path,
+    app_client: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_transfer, "STREAMED_FILE_BYTES", 1000)
+    monkeypatch.setattr(_transfer, "STREAM_FILES", 3)
+    write(folder / "large.bin", b"L" * 5000)
+    api.create_team("team")
+    art = cairn.Artifact("mixed", type="dataset")
+    art.add_dir(folder)
+    requests = record(app_client)
+    acknowledged = stored(app_client)
+    version = api.log_artifact(art, "team/data")
+    singles = [r for r in requests if r.method == "PUT" and "/blobs/" in r.url.path]
+    streams = [r for r in requests if r.url.path.endswith("/blobs/batch")]
+    assert [r.url.path.rsplit("/", 1)[-1] for r in singles] == [sha256(b"L" * 5000)]
+    assert len(streams) == -(-DISTINCT // 3), "small files in streams of at most 3"
+    assert sorted(acknowledged) == sorted({f.sha256 for f in version.files})
+
+
+def test_a_server_without_blob_streams_gets_one_request_per_file(
+    api: cairn.Api, folder: Path, app_client: httpx.Client
+) -> None:
+    """An older server answers the stream 415 (its edge wants JSON) or 404: the SDK then
+    sends the same files one by one, and the version is logged all the same."""
+    real = app_client._transport
+
+    class WithoutStreams(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/blobs/batch"):
+                body = {"error": {"code": "unsupported_media_type", "message": "JSON only"}}
+                return httpx.Response(415, json=body)
+            return real.handle_request(request)
+
+    app_client._transport = WithoutStreams()
+    try:
+        api.create_team("team")
+        art = cairn.Artifact("many", type="dataset")
+        art.add_dir(folder)
+        acknowledged = stored(app_client)
+        version = api.log_artifact(art, "team/data")
+    finally:
+        app_client._transport = real
+    assert sorted(acknowledged) == sorted({f.sha256 for f in version.files})
+    assert len(version.files) == FILES

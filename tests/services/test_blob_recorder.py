@@ -59,6 +59,33 @@ def test_concurrent_records_are_all_committed_once_each(
         assert uploads.missing(s, bob, [(_digest(i), 7) for i in range(3)]) == [_digest(2)]
 
 
+def test_lists_of_blobs_are_recorded_whole_beside_single_ones(
+    state: AppState, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_user("cy")
+    cy = _principal(state, "cy")
+    _slowed(monkeypatch, 0.005)
+    recorder = uploads.Recorder(state.writers)
+    lists = [
+        [uploads.Received(cy, _digest(i + j), 7, "0" * 32) for j in range(5)] for i in range(8)
+    ]
+
+    def one(batch: list[uploads.Received]) -> list[bool]:
+        if len(batch) == 1:
+            return [recorder.record(cy, batch[0].sha256, 7, "0" * 32)]
+        return recorder.record_all(batch)
+
+    jobs = lists + [[uploads.Received(cy, _digest(100 + i), 7, "0" * 32)] for i in range(6)]
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        results = list(pool.map(one, jobs))
+    assert [len(r) for r in results] == [len(j) for j in jobs], "one answer per blob, in order"
+    distinct = {r.sha256 for job in jobs for r in job}
+    assert sum(sum(r) for r in results) == len(distinct), "each new blob is created once"
+    with state.readers() as s:
+        assert uploads.missing(s, cy, [(d, 7) for d in distinct]) == []
+    assert recorder.record_all([]) == []
+
+
 def test_sending_a_blob_again_restarts_its_grace_period_and_creates_nothing(
     state: AppState, make_user: MakeUser
 ) -> None:

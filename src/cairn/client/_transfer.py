@@ -20,6 +20,15 @@ CHUNK = 1 << 20
 MISSING_BATCH = 10_000
 HASH_WORKERS = min(8, os.cpu_count() or 1)
 TRANSFER_WORKERS = 8
+# Files up to STREAMED_FILE_BYTES go to the server together, in blob streams of about
+# STREAM_BYTES (at most STREAM_FILES files): one request per file would cost more than
+# the bytes of a small file. Larger files get a request each.
+STREAMED_FILE_BYTES = 8 << 20
+STREAM_BYTES = 16 << 20
+STREAM_FILES = 500
+BLOB_STREAM = "application/vnd.cairn.blobs"
+# What a server without blob streams answers them: no route, or a body it does not take.
+OLDER_SERVER = frozenset({404, 405, 415})
 
 
 class DigestMismatchError(CairnError):
@@ -131,6 +140,13 @@ def push_files(
         hashing = [hashers.submit(hash_file, path) for path in paths]
         sending: list[Future[None]] = []
         asked: set[str] = set()
+        streamed: list[tuple[str, Path, int]] = []
+        streamed_bytes = 0
+
+        def submit(task: Callable[[], None]) -> None:
+            sending.append(senders.submit(task))
+            sending[-1].add_done_callback(lambda f: _note_failure(f, failed))
+
         try:
             while len(hashes) < len(paths) and not failed.is_set():
                 batch: dict[str, tuple[Path, int]] = {}
@@ -151,13 +167,19 @@ def push_files(
                 asked.update(batch)
                 missing = set(_missing(session, batch))
                 for sha256, (path, size) in batch.items():
-                    if sha256 in missing:
-                        task = _uploader(session, sha256, path, size, bar, stop)
-                        sending.append(senders.submit(task))
-                        sending[-1].add_done_callback(lambda f: _note_failure(f, failed))
-                    else:
+                    if sha256 not in missing:
                         bar.advance(size)
                         bar.file_done()
+                    elif size > STREAMED_FILE_BYTES:
+                        submit(_uploader(session, sha256, path, size, bar, stop))
+                    else:
+                        streamed.append((sha256, path, size))
+                        streamed_bytes += size
+                        if streamed_bytes >= STREAM_BYTES or len(streamed) >= STREAM_FILES:
+                            submit(_stream_uploader(session, streamed, bar, stop))
+                            streamed, streamed_bytes = [], 0
+            if streamed:
+                submit(_stream_uploader(session, streamed, bar, stop))
             wait(sending, return_when=FIRST_EXCEPTION)
         finally:
             if len(hashes) < len(paths) or failed.is_set():
@@ -188,6 +210,61 @@ def _missing(session: Session, blobs: Mapping[str, tuple[Path, int]]) -> list[st
     return missing
 
 
+def _file_chunks(
+    path: Path, size: int, bar: TransferProgress, stop: threading.Event
+) -> Iterator[bytes]:
+    """The bytes of ``path``, which must still be ``size`` long, advancing the progress bar."""
+    sent = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            check_stop(stop)
+            sent += len(chunk)
+            if sent > size:
+                break
+            bar.advance(len(chunk))
+            yield chunk
+    if sent != size:
+        raise ValidationError(f"{path} changed while it was being uploaded; log it again")
+
+
+def _stream_uploader(
+    session: Session,
+    files: Sequence[tuple[str, Path, int]],
+    bar: TransferProgress,
+    stop: threading.Event,
+) -> Callable[[], None]:
+    """A task that sends ``files`` ((sha256, path, size) each) in one blob stream; a server
+    without that route (404, 405) gets them one request each."""
+    files = list(files)
+
+    def body() -> Iterator[bytes]:
+        for sha256, path, size in files:
+            yield f"{sha256} {size}\n".encode("ascii")
+            yield from _file_chunks(path, size, bar, stop)
+
+    def upload() -> None:
+        length = sum(len(f"{sha256} {size}\n") + size for sha256, _, size in files)
+        headers = {
+            "Content-Type": BLOB_STREAM,
+            "Content-Length": str(length),
+            "Accept": "application/json",
+        }
+        try:
+            with send(session, "POST", api_path("blobs", "batch"), headers=headers, content=body()):
+                pass
+        except CairnError as exc:
+            if exc.status not in OLDER_SERVER:
+                raise
+            bar.advance(-sum(size for _, _, size in files))  # nothing was kept: send again
+            for sha256, path, size in files:
+                _uploader(session, sha256, path, size, bar, stop)()
+            return
+        for _ in files:
+            bar.file_done()
+
+    return upload
+
+
 def _uploader(
     session: Session,
     sha256: str,
@@ -198,26 +275,19 @@ def _uploader(
 ) -> Callable[[], None]:
     """A task that streams one file as the blob ``sha256`` with its Content-Length."""
 
-    def chunks() -> Iterator[bytes]:
-        sent = 0
-        with path.open("rb") as handle:
-            while chunk := handle.read(CHUNK):
-                check_stop(stop)
-                sent += len(chunk)
-                if sent > size:
-                    break
-                bar.advance(len(chunk))
-                yield chunk
-        if sent != size:
-            raise ValidationError(f"{path} changed while it was being uploaded; log it again")
-
     def upload() -> None:
         headers = {
             "Content-Type": "application/octet-stream",
             "Content-Length": str(size),
             "Accept": "application/json",
         }
-        with send(session, "PUT", api_path("blobs", sha256), headers=headers, content=chunks()):
+        with send(
+            session,
+            "PUT",
+            api_path("blobs", sha256),
+            headers=headers,
+            content=_file_chunks(path, size, bar, stop),
+        ):
             bar.file_done()
 
     return upload

@@ -1,9 +1,11 @@
-"""Blob upload: which digests to send, and streaming one file's bytes in, verified."""
+"""Blob upload: which digests to send, and streaming files' bytes in (one, or a blob stream)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -12,6 +14,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from cairn.server.api import schemas
+from cairn.server.blobs.base import Chunk
+from cairn.server.domain import blobstream
+from cairn.server.domain.errors import ValidationError
 from cairn.server.domain.principal import Principal
 from cairn.server.http.deps import AppState, Db, State
 from cairn.server.http.identity import Caller
@@ -20,6 +25,17 @@ from cairn.server.services import uploads
 router = APIRouter()
 FEED_BYTES = 4 << 20
 UPLOAD_THREADS = 32
+# Files of one blob stream being finished (verified, made durable) at once, at most this many
+# bytes of them held in memory, while the next ones arrive; stored files are recorded in
+# transactions of up to RECORD_BATCH.
+BATCH_FINISHING_BYTES = 8 << 20
+RECORD_BATCH = 256
+BLOB_STREAM_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {blobstream.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
 
 
 @router.post("/blobs/missing", response_model=schemas.MissingOut)
@@ -29,13 +45,18 @@ def missing(body: schemas.MissingIn, caller: Caller, db: Db) -> schemas.MissingO
     return schemas.MissingOut(missing=uploads.missing(db, caller, wanted))
 
 
-def _complete(
-    state: AppState, caller: Principal, sink: uploads.BlobSink, rest: list[bytes]
-) -> tuple[str, bool]:
-    """Feed the last bytes, verify and move them into place, then record who sent them."""
+def _store(sink: uploads.BlobSink, rest: Sequence[Chunk]) -> str:
+    """Feed the last bytes, verify them and move them into place; the md5."""
     if rest:
         sink.feed(rest)
-    md5 = sink.finish()
+    return sink.finish()
+
+
+def _complete(
+    state: AppState, caller: Principal, sink: uploads.BlobSink, rest: Sequence[Chunk]
+) -> tuple[str, bool]:
+    """Store the last bytes (``_store``), then record who sent them."""
+    md5 = _store(sink, rest)
     return md5, state.recorder.record(caller, sink.sha256, sink.expected_size, md5)
 
 
@@ -89,6 +110,155 @@ async def upload(sha256: str, request: Request, caller: Caller, state: State) ->
         raise
     body = {"sha256": sink.sha256, "size": size, "md5": md5, "created": created}
     return JSONResponse(body, status_code=201)
+
+
+@router.post(
+    "/blobs/batch",
+    status_code=201,
+    response_model=schemas.BlobBatchOut,
+    openapi_extra=BLOB_STREAM_BODY,
+)
+async def upload_batch(request: Request, caller: Caller, state: State) -> JSONResponse:
+    """Store many files sent in one blob stream (docs/api.md), each verified like a single one.
+
+    A file is kept and recorded as soon as it is complete and verified, while the next ones
+    arrive; a failure stops the request, and the files already kept stay (/blobs/missing
+    tells which are left).
+    """
+    receiver = _StreamReceiver(state, caller)
+    try:
+        async for chunk in request.stream():
+            await receiver.take(memoryview(chunk))
+        stored = await receiver.end()
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await receiver.abandon()
+        raise
+    return JSONResponse({"blobs": stored}, status_code=201)
+
+
+class _StreamReceiver:
+    """Splits a blob stream into files: each is fed to its own BlobSink, one thread job at a
+    time, then finished and recorded on the upload threads while the following ones arrive."""
+
+    def __init__(self, state: AppState, caller: Principal) -> None:
+        self._state = state
+        self._caller = caller
+        self._loop = asyncio.get_running_loop()
+        self._header = bytearray()
+        self._sink: uploads.BlobSink | None = None
+        self._left = 0
+        self._batch: list[memoryview] = []
+        self._batched = 0
+        self._feeding: asyncio.Future[Any] | None = None
+        self._finishing: list[tuple[asyncio.Future[str], uploads.BlobSink, int]] = []
+        self._held = 0
+        self._unrecorded: list[uploads.Received] = []
+        self._stored: list[dict[str, Any]] = []
+
+    async def take(self, data: memoryview) -> None:
+        """Consume the next piece of the body."""
+        while data:
+            if self._sink is None:
+                data = await self._read_header(data)
+                continue
+            n = min(len(data), self._left)
+            if n:
+                self._batch.append(data[:n])
+                self._batched += n
+                self._left -= n
+                data = data[n:]
+            if self._left == 0:
+                await self._finish_file()
+            elif self._batched >= FEED_BYTES:
+                await self._feed()
+
+    async def _read_header(self, data: memoryview) -> memoryview:
+        end = bytes(data[: blobstream.MAX_HEADER]).find(b"\n")
+        if end < 0:
+            self._header += data
+            if len(self._header) >= blobstream.MAX_HEADER:
+                blobstream.parse_header(bytes(self._header))  # raises: no line feed in time
+            return data[len(data) :]
+        self._header += data[: end + 1]
+        sha256, size = blobstream.parse_header(bytes(self._header))
+        self._header.clear()
+        self._sink = uploads.BlobSink(
+            self._state.blobs, sha256, size, self._state.settings.max_blob_bytes
+        )
+        self._left = size
+        if size == 0:
+            await self._finish_file()
+        return data[end + 1 :]
+
+    async def _feed(self) -> None:
+        assert self._sink is not None
+        if self._feeding is not None:
+            await asyncio.shield(self._feeding)
+        self._feeding = self._loop.run_in_executor(_upload_threads(), self._sink.feed, self._batch)
+        self._batch, self._batched = [], 0
+
+    async def _finish_file(self) -> None:
+        sink, rest, held = self._sink, self._batch, self._batched
+        assert sink is not None
+        if self._feeding is not None:
+            await asyncio.shield(self._feeding)
+            self._feeding = None
+        self._sink, self._batch, self._batched = None, [], 0
+        job = self._loop.run_in_executor(_upload_threads(), _store, sink, rest)
+        self._finishing.append((job, sink, held))
+        self._held += held
+        while self._held > BATCH_FINISHING_BYTES or len(self._finishing) > UPLOAD_THREADS // 4:
+            await self._collect_oldest()
+
+    async def _collect_oldest(self) -> None:
+        job, sink, held = self._finishing[0]
+        md5 = await asyncio.shield(job)
+        self._finishing.pop(0)
+        self._held -= held
+        self._unrecorded.append(
+            uploads.Received(self._caller, sink.sha256, sink.expected_size, md5)
+        )
+        if len(self._unrecorded) >= RECORD_BATCH:
+            await self._record()
+
+    async def _record(self) -> None:
+        """Record the files stored so far (they count as sent by the caller from now on)."""
+        received, self._unrecorded = self._unrecorded, []
+        job = self._loop.run_in_executor(
+            _upload_threads(), self._state.recorder.record_all, received
+        )
+        created = await asyncio.shield(job)
+        self._stored += [
+            {"sha256": r.sha256, "size": r.size, "md5": r.md5, "created": new}
+            for r, new in zip(received, created, strict=True)
+        ]
+
+    async def end(self) -> list[dict[str, Any]]:
+        """The files stored, in stream order, once the body ended exactly after a file."""
+        if self._sink is not None or self._header:
+            raise ValidationError("the blob stream ended inside a record; send it again")
+        while self._finishing:
+            await self._collect_oldest()
+        await self._record()
+        return self._stored
+
+    async def abandon(self) -> None:
+        """After a failure: wait for every thread job, discard the file in progress, and
+        record the files that were stored (so that they need not be sent again)."""
+        for job, sink, _ in self._finishing:
+            await _settled(job)
+            if not job.cancelled() and job.exception() is None:
+                self._unrecorded.append(
+                    uploads.Received(self._caller, sink.sha256, sink.expected_size, job.result())
+                )
+        self._finishing.clear()
+        if self._feeding is not None:
+            await _settled(self._feeding)
+        if self._sink is not None:
+            await _settled(self._loop.run_in_executor(_upload_threads(), self._sink.abort))
+        with contextlib.suppress(Exception):
+            await self._record()
 
 
 async def _settled(job: asyncio.Future[Any]) -> None:

@@ -255,6 +255,14 @@ class BlobOut(Response):
     created: bool
 
 
+class BlobBatchOut(Response):
+    blobs: list[BlobOut]
+
+
+class FilesBatchIn(Request):
+    sha256: list[str] = Field(min_length=1, max_length=1000)
+
+
 class ProjectIn(Request):
     name: str = Field(min_length=1, max_length=128)
     description: str | None = Field(None, max_length=65_536)

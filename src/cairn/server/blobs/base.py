@@ -9,6 +9,8 @@ from typing import Protocol
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 READ_CHUNK = 1 << 20
+# What writers take: bytes, or a view into a received body (no copy).
+Chunk = bytes | memoryview
 
 
 class InvalidDigestError(ValueError):
@@ -25,7 +27,7 @@ def blob_key(sha256: str) -> str:
 class BlobWriter(Protocol):
     """A temporary object being written; nothing is visible under a digest until commit."""
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: Chunk) -> None:
         """Append bytes."""
 
     def commit(self, sha256: str) -> None:

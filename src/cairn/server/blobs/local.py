@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-from cairn.server.blobs.base import READ_CHUNK, blob_key
+from cairn.server.blobs.base import READ_CHUNK, Chunk, blob_key
 
 STAGING = ".staging"
 DIRECT_BUFFER = 1 << 20  # bytes gathered before each direct write
@@ -41,7 +41,7 @@ class LocalWriter:
         self._buffer = _take_buffer() if self._direct else None
         self._filled = 0
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: Chunk) -> None:
         assert self._fd is not None, "writer already closed"
         if self._buffer is None:
             _write_all(self._fd, memoryview(chunk))

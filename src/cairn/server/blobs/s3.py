@@ -12,7 +12,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cairn.server.blobs.base import READ_CHUNK, InvalidDigestError, blob_key
+from cairn.server.blobs.base import READ_CHUNK, Chunk, InvalidDigestError, blob_key
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -85,7 +85,7 @@ class S3Writer:
         self._size = 0
         self._closed = False
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: Chunk) -> None:
         assert not self._closed, "writer already closed"
         self._buffer += chunk
         self._size += len(chunk)

@@ -6,10 +6,12 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cairn.server.domain import blobstream
 from cairn.server.settings import Settings
 
 BODY_METHODS = frozenset({b"POST", b"PUT", b"PATCH", b"DELETE"})
 BLOB_PATH = "/api/v1/blobs/"
+BLOB_STREAM_PATH = "/api/v1/blobs/batch"
 
 
 async def _reject(send: Send, status: int, code: str, message: str) -> None:
@@ -50,8 +52,12 @@ class EdgeGuard:
         if b"%00" in raw_target or "\0" in path:
             await _reject(send, 400, "bad_request", "NUL characters are not allowed in URLs")
             return
-        if scope["method"] == "PUT" and path.startswith(BLOB_PATH):
-            problem = _blob_upload_problem(headers, self.max_blob)
+        if (scope["method"] == "PUT" and path.startswith(BLOB_PATH)) or (
+            scope["method"] == "POST" and path == BLOB_STREAM_PATH
+        ):
+            put = scope["method"] == "PUT"
+            media_type = "application/octet-stream" if put else blobstream.MEDIA_TYPE
+            problem = _blob_upload_problem(headers, self.max_blob, media_type)
             if problem is not None:
                 await _reject(send, *problem)
                 return
@@ -75,11 +81,14 @@ class EdgeGuard:
         await self.app(scope, receive, _with_headers(send))
 
 
-def _blob_upload_problem(headers: dict[bytes, bytes], limit: int) -> tuple[int, str, str] | None:
-    """Blob bodies are raw bytes of a declared length (no chunked uploads), within the cap."""
+def _blob_upload_problem(
+    headers: dict[bytes, bytes], limit: int, media_type: str
+) -> tuple[int, str, str] | None:
+    """Blob bodies are raw bytes (one file, application/octet-stream) or a blob stream (many)
+    of a declared length (no chunked uploads), within the cap."""
     ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-    if ctype != b"application/octet-stream":
-        return 415, "unsupported_media_type", "send file bytes as application/octet-stream"
+    if ctype != media_type.encode():
+        return 415, "unsupported_media_type", f"send file bytes as {media_type}"
     length = headers.get(b"content-length")
     if length is None or not length.isdigit():
         return 411, "length_required", "a Content-Length header is required"

@@ -9,13 +9,13 @@ import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from cairn.server.blobs.base import BlobStore, BlobWriter
+from cairn.server.blobs.base import BlobStore, BlobWriter, Chunk
 from cairn.server.db.base import utcnow
 from cairn.server.db.models import Blob, BlobUpload
 from cairn.server.domain.errors import ValidationError
@@ -26,14 +26,17 @@ if TYPE_CHECKING:
     from hashlib import _Hash as Hash
 
 MAX_DIGESTS_PER_CHECK = 10_000
+# Below this many bytes per feed() both digests run on the calling thread: handing one to
+# another thread costs more than it saves (and small files arrive many at a time anyway).
+PARALLEL_DIGESTS_FROM = 2 << 20
 
 
 class BlobSink:
     """One upload in progress: feed() chunks, then finish() verifies and commits, or abort().
 
-    Calls must not overlap (the caller awaits each before the next). Within feed() the md5
-    runs on a shared hashing thread while this thread computes the sha256 and writes: hashlib
-    releases the GIL for large buffers, so the two digests cost the time of the slower one.
+    Calls must not overlap (the caller awaits each before the next). Within a large feed()
+    the md5 runs on a shared hashing thread while this thread computes the sha256 and writes:
+    hashlib releases the GIL for large buffers, so the two digests cost the slower one's time.
     The temporary object is opened by open() or by the first bytes, whichever comes first.
     """
 
@@ -49,24 +52,30 @@ class BlobSink:
         self._writer: BlobWriter | None = None
         self._done = False
 
-    def feed(self, chunks: Sequence[bytes]) -> None:
+    def feed(self, chunks: Sequence[Chunk]) -> None:
         """Hash and write some chunks; more bytes than declared aborts the upload."""
         if self._done:
             raise RuntimeError("this upload already ended")
-        self.received += sum(len(c) for c in chunks)
+        size = sum(len(c) for c in chunks)
+        self.received += size
         if self.received > self.expected_size:
             self.abort()
             raise ValidationError(
                 f"received more than the declared {self.expected_size} bytes for {self.sha256}"
             )
         writer = self.open()
-        md5 = _hashing_pool().submit(_update, self._md5, chunks)
+        md5 = None
+        if size >= PARALLEL_DIGESTS_FROM:
+            md5 = _hashing_pool().submit(_update, self._md5, chunks)
+        else:
+            _update(self._md5, chunks)
         try:
             for chunk in chunks:
                 self._sha.update(chunk)
                 writer.write(chunk)
         finally:
-            md5.result()
+            if md5 is not None:
+                md5.result()
 
     def open(self) -> BlobWriter:
         """Start the temporary object now (it is started by the first bytes otherwise)."""
@@ -108,7 +117,7 @@ class BlobSink:
             writer.abort()
 
 
-def _update(digest: Hash, chunks: Sequence[bytes]) -> None:
+def _update(digest: Hash, chunks: Sequence[Chunk]) -> None:
     for chunk in chunks:
         digest.update(chunk)
 
@@ -143,38 +152,44 @@ def record_many(s: Session, received: Sequence[Received]) -> list[bool]:
     """
     if not received:
         return []
-    upsert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+    new_blob, sent_by = _recording_statements(s.get_bind().dialect.name)
     now = utcnow()
     fresh = {r.sha256: r for r in received}
     created = set(
         s.scalars(
-            upsert(Blob)
-            .values(
-                [
-                    {"sha256": r.sha256, "size": r.size, "md5": r.md5, "created_at": now}
-                    for r in fresh.values()
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=[Blob.sha256])
-            .returning(Blob.sha256)
+            new_blob,
+            [
+                {"sha256": r.sha256, "size": r.size, "md5": r.md5, "created_at": now}
+                for r in fresh.values()
+            ],
         )
     )
     rows = s.execute(select(Blob.sha256, Blob.id).where(Blob.sha256.in_(list(fresh))))
     ids = {row.sha256: row.id for row in rows}
     senders = {(ids[r.sha256], r.actor.user_id) for r in received}
-    statement = upsert(BlobUpload).values(
-        [{"blob_id": b, "user_id": u, "uploaded_at": now} for b, u in sorted(senders)]
-    )
     s.execute(
-        statement.on_conflict_do_update(
-            index_elements=[BlobUpload.blob_id, BlobUpload.user_id],
-            set_={"uploaded_at": statement.excluded.uploaded_at},
-        )
+        sent_by, [{"blob_id": b, "user_id": u, "uploaded_at": now} for b, u in sorted(senders)]
     )
     first: dict[str, int] = {}
     for i, r in enumerate(received):
         first.setdefault(r.sha256, i)
     return [r.sha256 in created and first[r.sha256] == i for i, r in enumerate(received)]
+
+
+@functools.cache
+def _recording_statements(dialect: str) -> tuple[Any, Any]:
+    """The two upserts of record_many, built once per dialect and run with many parameter
+    sets each: a statement whose VALUES grow with the rows is compiled anew for every size."""
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    new_blob = (
+        upsert(Blob).on_conflict_do_nothing(index_elements=[Blob.sha256]).returning(Blob.sha256)
+    )
+    sent = upsert(BlobUpload)
+    sent_by = sent.on_conflict_do_update(
+        index_elements=[BlobUpload.blob_id, BlobUpload.user_id],
+        set_={"uploaded_at": sent.excluded.uploaded_at},
+    )
+    return new_blob, sent_by
 
 
 @dataclass(eq=False)
@@ -205,18 +220,25 @@ class Recorder:
 
     def record(self, actor: Principal, sha256: str, size: int, md5: str) -> bool:
         """``record()`` in a transaction shared with concurrent callers; True when new."""
-        mine = _Pending(Received(actor, sha256, size, md5))
+        return self.record_all([Received(actor, sha256, size, md5)])[0]
+
+    def record_all(self, received: Sequence[Received]) -> list[bool]:
+        """``record_many()`` in a transaction shared with concurrent callers."""
+        mine = [_Pending(r) for r in received]
+        if not mine:
+            return []
         with self._lock:
-            self._queue.append(mine)
+            self._queue.extend(mine)
             leads = not self._busy
             self._busy = True
         if not leads:
-            mine.turn.wait()
-        if not mine.finished:
+            mine[0].turn.wait()
+        while not mine[-1].finished:  # a transaction may have taken only the first of them
             self._lead()
-        if mine.error is not None:
-            raise mine.error
-        return mine.created
+        for pending in mine:
+            if pending.error is not None:
+                raise pending.error
+        return [pending.created for pending in mine]
 
     def _lead(self) -> None:
         with self._lock:
