@@ -44,6 +44,7 @@ from cairn.server.db.models import (
     Team,
     User,
 )
+from cairn.server.domain import blobstream
 from cairn.server.domain.principal import Principal
 from cairn.server.domain.roles import Action, OrgRole, TeamRole
 from cairn.server.http.deps import AppState
@@ -93,8 +94,21 @@ SAMPLE_BODIES: dict[tuple[str, str], JsonBody] = {
         "source": "ml/models/clf:v0"
     },
     ("PUT", f"{REGISTRY_PATH}/collections/{{collection}}/aliases/{{alias}}"): {"version": "v0"},
+    (
+        "POST",
+        f"{API_PREFIX}/projects/{{entity}}/{{project}}/artifacts/{{name}}/versions/{{version}}"
+        "/files/batch",
+    ): {"sha256": ["0" * 64]},
+    ("POST", f"{REGISTRY_PATH}/collections/{{collection}}/versions/{{version}}/files/batch"): {
+        "sha256": ["0" * 64]
+    },
 }
 SAMPLE_BYTES = b"sample file bytes"
+OCTET_STREAM = "application/octet-stream"
+# A blob stream (docs/api.md) of one record: SAMPLE_BYTES.
+SAMPLE_STREAM = (
+    blobstream.header(hashlib.sha256(SAMPLE_BYTES).hexdigest(), len(SAMPLE_BYTES)) + SAMPLE_BYTES
+)
 
 
 @dataclass(frozen=True)
@@ -108,7 +122,13 @@ class Endpoint:
     status_code: int = 200
     dependant: Dependant | None = field(default=None, compare=False, repr=False)
 
-    raw_body: bool = False  # the body is file bytes (application/octet-stream), not JSON
+    # the media type of a body that is not JSON: file bytes (application/octet-stream) or
+    # a blob stream (application/vnd.cairn.blobs)
+    raw_media: str | None = None
+
+    @property
+    def raw_body(self) -> bool:
+        return self.raw_media is not None
 
     @property
     def takes_body(self) -> bool:
@@ -136,6 +156,7 @@ def _walk(routes: list[BaseRoute], prefix: str = "") -> Iterator[Endpoint]:
         extra = getattr(ctx, "openapi_extra", None) or {}
         raw_action = extra.get(ACTION_KEY)
         media = extra.get("requestBody", {}).get("content", {})
+        raw_media = next((m for m in media if m != "application/json"), None)
         for method in sorted(methods):
             yield Endpoint(
                 method=method,
@@ -144,7 +165,7 @@ def _walk(routes: list[BaseRoute], prefix: str = "") -> Iterator[Endpoint]:
                 action=Action(raw_action) if raw_action is not None else None,
                 status_code=getattr(ctx, "status_code", None) or 200,
                 dependant=dependant if isinstance(dependant, Dependant) else None,
-                raw_body="application/octet-stream" in media,
+                raw_media=raw_media,
             )
 
 
@@ -157,9 +178,11 @@ def sample_body(endpoint: Endpoint) -> JsonBody | None:
 
 
 def sample_request(endpoint: Endpoint) -> dict[str, Any]:
-    """Keyword arguments for send(): a valid JSON body, file bytes, or nothing."""
-    if endpoint.raw_body:
-        return {"content": SAMPLE_BYTES}
+    """Keyword arguments for send(): a valid JSON body, file bytes, a blob stream, or nothing."""
+    if endpoint.raw_media == blobstream.MEDIA_TYPE:
+        return {"content": SAMPLE_STREAM, "content_type": blobstream.MEDIA_TYPE}
+    if endpoint.raw_media is not None:
+        return {"content": SAMPLE_BYTES, "content_type": endpoint.raw_media}
     body = sample_body(endpoint)
     return {} if body is None else {"json": body}
 
@@ -230,14 +253,15 @@ def send(
     json: JsonBody | None = None,
     params: dict[str, str] | None = None,
     content: bytes | None = None,
+    content_type: str = OCTET_STREAM,
 ) -> httpx.Response:
     """One request with `Authorization: Bearer key` (None: anonymous); never a 5xx or a leak.
 
-    `content` is sent as file bytes (application/octet-stream), `json` as JSON.
+    `content` is sent as `content_type` (file bytes unless told), `json` as JSON.
     """
     headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
     if content is not None:
-        headers["Content-Type"] = "application/octet-stream"
+        headers["Content-Type"] = content_type
     resp = client.request(method, path, headers=headers, json=json, params=params, content=content)
     assert resp.status_code < 500, f"{method} {path}: {resp.status_code} {resp.text[:500]}"
     for marker in LEAK_MARKERS:

@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from cairn.server.api.routing import ACTION_KEY, API_PREFIX
+from cairn.server.domain import blobstream
 from cairn.server.domain.refs import Selector
 from cairn.server.domain.roles import (
     ROLE_TABLE,
@@ -182,6 +183,12 @@ def file_bytes(resp: httpx.Response, _: Context) -> None:
     assert resp.content == PAYLOADS[0]
 
 
+def blob_stream(resp: httpx.Response, _: Context) -> None:
+    assert resp.headers["content-type"] == blobstream.MEDIA_TYPE
+    digest = cast.sha256_of(PAYLOADS[0])
+    assert resp.content == blobstream.header(digest, len(PAYLOADS[0])) + PAYLOADS[0]
+
+
 def answer_list(want: list[JsonBody]) -> Answer:
     def answer(resp: httpx.Response, _: Context) -> None:
         assert resp.json() == want
@@ -213,6 +220,7 @@ class Probe:
     answer: Answer = empty
     # The collections a fresh registry needs for this probe (shared registries have both).
     needs: frozenset[str] = frozenset({"plain", "guarded"})
+    reads: bool = False  # a POST that only reads: it may share a registry like a GET
 
     @property
     def key(self) -> tuple[str, str]:
@@ -375,6 +383,15 @@ PROBES: tuple[Probe, ...] = (
         "file",
         {**PLAIN, "version": "v0", "sha256": cast.sha256_of(PAYLOADS[0])},
         answer=file_bytes,
+    ),
+    Probe(
+        "POST",
+        C + "/versions/{version}/files/batch",
+        "files-batch",
+        {**PLAIN, "version": "v0"},
+        body={"sha256": [cast.sha256_of(PAYLOADS[0])] * 2},
+        answer=blob_stream,
+        reads=True,
     ),
     Probe(
         "PUT",
@@ -609,7 +626,8 @@ def run_case(case: Case, world: MatrixWorld) -> None:
     """Make the call as the caller; check status, answer and the stored rows after."""
     state, client = world.world.state, world.world.client
     want = expected_status(case)
-    registry, rid = world.registry_for(case, mutates=want < 400 and case.route.method != "GET")
+    mutates = want < 400 and case.route.method != "GET" and not case.probe.reads
+    registry, rid = world.registry_for(case, mutates=mutates)
     absent = "Absent" + registry[len("Absent") :]  # never created; as long as `registry`
     values = {"org": ORG, **case.probe.values}
     path = cast.fill(case.route.path, registry=registry, **values)
@@ -635,9 +653,16 @@ def run_case(case: Case, world: MatrixWorld) -> None:
         assert cast.comparable_headers(twin) == cast.comparable_headers(resp)
     elif want == 404:  # bytes a restricted viewer may not fetch: like a file that is not there
         other = "f" * 64
-        twin_path = cast.fill(case.route.path, registry=registry, **{**values, "sha256": other})
-        twin = cast.send(client, case.route.method, twin_path, key)
-        assert twin.text.replace(other, values["sha256"]) == resp.text, "file hidden != absent"
+        body = case.probe.body
+        if body is not None and "sha256" in body:  # a batch: the first digest asked is named
+            asked = body["sha256"][0]
+            twin = cast.send(client, case.route.method, path, key, json={"sha256": [other]})
+        else:
+            asked = values["sha256"]
+            twin_path = cast.fill(case.route.path, registry=registry, **{**values, "sha256": other})
+            twin = cast.send(client, case.route.method, twin_path, key)
+        assert twin.status_code == 404
+        assert twin.text.replace(other, asked) == resp.text, "file hidden != absent"
     if want < 400:
         assert role is not None
         ctx = Context(role, before)

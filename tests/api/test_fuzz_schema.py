@@ -36,6 +36,7 @@ from cairn.server.http.deps import AppState
 from tests.api import cast, fuzzing
 from tests.api.fuzzing import HYPOTHESIS, OPERATIONS, SCHEMA, FuzzCase, Tally
 
+JSON = "application/json"
 ORG, OTHER_ORG = "default", "acme"
 REGISTRY, COLLECTION, ALIAS = "Secret", "c", "staging"
 ENTITY, PROJECT, ARTIFACT = "ml", "models", "clf"
@@ -194,15 +195,16 @@ SAMPLE_PATH = {name: values[0] for name, values in REAL.items()} | {
 def sample_case(label: str, body: cast.JsonBody | None = None) -> FuzzCase:
     """A well-formed request for `label` aimed at the seeded objects (or with `body`)."""
     operation = OPERATIONS[label]
-    endpoint = cast.Endpoint(operation.method.upper(), operation.path, "api")
+    raw_media = next((b.media_type for b in operation.body if b.media_type != JSON), None)
+    endpoint = cast.Endpoint(operation.method.upper(), operation.path, "api", raw_media=raw_media)
+    raw = cast.sample_request(endpoint) if raw_media is not None and body is None else {}
     body = body if body is not None else cast.SAMPLE_BODIES.get(endpoint.key)
-    raw = operation.path.startswith(f"{API_PREFIX}/blobs/") and operation.method == "put"
     return SCHEMA.make_case(
         operation=operation,
         path_parameters={p.name: SAMPLE_PATH[p.name] for p in operation.path_parameters},
         query={"ref": f"{REGISTRY}/{COLLECTION}:v0"} if label == "GET /api/v1/resolve" else None,
-        body=cast.SAMPLE_BYTES if raw else (body if body is not None else NOT_SET),
-        media_type="application/octet-stream" if raw else None,
+        body=raw.get("content", body if body is not None else NOT_SET),
+        media_type=raw.get("content_type"),
     )
 
 

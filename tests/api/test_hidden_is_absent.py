@@ -410,6 +410,11 @@ def test_registry_children_are_found_only_through_their_own_registry(
         "Beta's file by digest": on_alpha(
             "GET", f"/collections/shared-name/versions/v0/files/{cast.sha256_of(other_bytes)}"
         ),
+        "Beta's file in a batch": on_alpha(
+            "POST",
+            "/collections/shared-name/versions/v0/files/batch",
+            {"sha256": [cast.sha256_of(PAYLOAD), cast.sha256_of(other_bytes)]},
+        ),
     }
     wrong = {k: f"{r.status_code} {r.text}" for k, r in refused.items() if r.status_code != 404}
     assert not wrong, f"reached through Alpha: {wrong}"

@@ -129,7 +129,8 @@ def test_guarded_route_refuses_strangers_with_401(
         attempts.append(("anonymous_empty_body", {}, {"json": {}}))
     for label, headers, kwargs in attempts:
         if "content" in kwargs:
-            headers = {**headers, "Content-Type": "application/octet-stream"}
+            headers = {**headers, "Content-Type": kwargs["content_type"]}
+            kwargs = {"content": kwargs["content"]}
         resp = w.client.request(route.method, path, headers=headers, **kwargs)
         assert resp.status_code == 401, f"{label}: {resp.status_code} {resp.text}"
         assert cast.error_code(resp) == "authentication_error", label

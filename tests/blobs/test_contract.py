@@ -80,6 +80,17 @@ def test_exists_and_size_before_and_after(blob_backend: Backend) -> None:
     assert blob_backend.contents() == set()
 
 
+def test_sizes_of_many_in_order(blob_backend: Backend) -> None:
+    store = blob_backend.store
+    blobs = [os.urandom(n) for n in (0, 10, 3000, 7)]
+    for data in blobs[1:]:
+        put(store, data)
+    asked = [sha(b) for b in blobs] + [sha(blobs[2])]
+    assert store.sizes(asked) == [None, 10, 3000, 7, 3000]
+    assert store.sizes(asked[1:2]) == [10]
+    assert store.sizes([]) == []
+
+
 RANGE_SIZE = 2 * READ_CHUNK + 5
 RANGES = [
     (0, None),

@@ -46,8 +46,13 @@ def stored(client: httpx.Client) -> list[str]:
 
 
 def file_gets(requests: list[httpx.Request]) -> list[httpx.Request]:
-    """The file downloads among ``requests``."""
-    return [r for r in requests if r.method == "GET" and "/files/" in r.url.path]
+    """The file downloads among ``requests``: one file each, or a blob stream of several."""
+    return [
+        r
+        for r in requests
+        if (r.method == "GET" and "/files/" in r.url.path)
+        or (r.method == "POST" and r.url.path.endswith("/files/batch"))
+    ]
 
 
 def sha256(data: bytes) -> str:

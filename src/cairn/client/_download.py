@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import json
+import math
 import os
 import shutil
 import threading
@@ -12,17 +14,20 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Literal
 
 import httpx
 
+from cairn._directio import FileWriter
+from cairn.client._blobstream import MEDIA_TYPE, BlobStreamError, read_stream
 from cairn.client._cache import BlobCache, link_or_copy, remove
-from cairn.client._errors import ValidationError
+from cairn.client._errors import CairnError, ValidationError
 from cairn.client._hasher import BackgroundHasher, InlineHasher, hasher_for
 from cairn.client._manifest import FileEntry, check_manifest, check_sha256
 from cairn.client._progress import TransferProgress
 from cairn.client._session import Session
 from cairn.client._transfer import (
+    TRANSFER_WORKERS,
     DigestMismatchError,
     UnsafePathError,
     check_stop,
@@ -33,6 +38,15 @@ from cairn.client._transfer import (
 
 PARTIAL_DIR = ".cairn-partial"
 HASH_BATCH = 1 << 20
+# Files up to BATCH_FILE_BYTES come many to a request: a request costs the server and this
+# client several milliseconds, as much as moving a few MiB. Larger ones come alone,
+# resumable and hashed off the receiving thread. A batch holds at most BATCH_DIGESTS files
+# and about a TRANSFER_WORKERS-th of the small files' bytes, so every worker gets one,
+# within [BATCH_MIN_BYTES, BATCH_BYTES].
+BATCH_FILE_BYTES = 8 << 20
+BATCH_DIGESTS = 1000
+BATCH_BYTES = 32 << 20
+BATCH_MIN_BYTES = 4 << 20
 _WINDOWS_DEVICES = frozenset(
     {"CON", "PRN", "AUX", "NUL", *(f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10))}
 )
@@ -99,6 +113,24 @@ def _holds(path: Path, sha256: str, size: int) -> bool:
     return hash_file(path) == (sha256, size)
 
 
+def batches(blobs: Sequence[_Blob]) -> tuple[list[_Blob], list[list[_Blob]]]:
+    """The blobs fetched alone (largest first: they take longest) and those fetched in
+    batches, grouped in manifest order."""
+    alone = sorted((b for b in blobs if b.size > BATCH_FILE_BYTES), key=lambda b: -b.size)
+    small = [b for b in blobs if b.size <= BATCH_FILE_BYTES]
+    share = math.ceil(sum(b.size for b in small) / TRANSFER_WORKERS)
+    limit = min(BATCH_BYTES, max(BATCH_MIN_BYTES, share))
+    groups: list[list[_Blob]] = []
+    grouped = 0
+    for blob in small:
+        if not groups or len(groups[-1]) >= BATCH_DIGESTS or grouped + blob.size > limit:
+            groups.append([])
+            grouped = 0
+        groups[-1].append(blob)
+        grouped += blob.size
+    return alone, groups
+
+
 def download_files(
     session: Session,
     files: Sequence[FileEntry],
@@ -107,13 +139,17 @@ def download_files(
     *,
     cache: BlobCache | None = None,
     progress: bool | None = None,
+    batch_path: str | None = None,
 ) -> Path:
     """Save every file of a manifest under ``root``, verified; returns ``root``.
 
     ``file_path(sha256)`` is the API path of a file's bytes. Files already present with the
     right digest are kept; cached blobs are linked or copied; the rest are downloaded in
     parallel to ``root/.cairn-partial/<sha256>`` (resuming one left by an interrupted run),
-    verified, and renamed into place.
+    verified, and renamed into place. With ``batch_path`` (the API path answering many of
+    the version's files as one blob stream) small files come many to a request; any that a
+    batch fails to bring (an error answer, an older server, a bad or cut stream) are then
+    fetched alone, which resumes and reports the precise error.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -124,8 +160,13 @@ def download_files(
         "Downloading", total_bytes=total, total_files=len(files), enabled=progress
     ) as bar:
         fetcher = _Fetcher(session, base, file_path, cache, bar, threading.Event())
+        tasks = [functools.partial(fetcher.fetch, blob) for blob in blobs]
+        if batch_path is not None:
+            alone, groups = batches(blobs)
+            tasks = [functools.partial(fetcher.fetch, blob) for blob in alone]
+            tasks += [functools.partial(fetcher.fetch_batch, batch_path, g) for g in groups]
         try:
-            run_parallel([functools.partial(fetcher.fetch, blob) for blob in blobs], fetcher.stop)
+            run_parallel(tasks, fetcher.stop)
         finally:
             with contextlib.suppress(OSError):
                 (base / PARTIAL_DIR).rmdir()
@@ -146,26 +187,83 @@ class _Fetcher:
     def fetch(self, blob: _Blob) -> None:
         """Make every target of ``blob`` hold its bytes, transferring them at most once."""
         pending = [t for t in blob.targets if not _holds(t, blob.sha256, blob.size)]
-        if pending:
-            partials = self.base / PARTIAL_DIR
-            partials.mkdir(exist_ok=True)
-            temporary = partials / f"{blob.sha256}.{uuid.uuid4().hex}"
-            if self._from_cache(blob, temporary):
-                self.bar.advance(blob.size)
-            else:
-                temporary = partials / blob.sha256
-                self._receive(blob, temporary)
-            first = self._install(temporary, pending[0], blob)
-            if self.cache is not None:
-                self.cache.add(blob.sha256, first)
-            for target in pending[1:]:
-                copy = partials / f"{blob.sha256}.{uuid.uuid4().hex}"
-                shutil.copyfile(first, copy)
-                self._install(copy, target, blob)
-        else:
+        if pending and not self._from_cache(blob, pending):
+            self._fetch_alone(blob, pending)
+        elif not pending:
             self.bar.advance(blob.size)
+        self._done(blob)
+
+    def fetch_batch(self, batch_path: str, blobs: Sequence[_Blob]) -> None:
+        """``fetch`` for many blobs, transferring those still needed in one request (those
+        with a partial download left by an earlier run resume alone); whatever the batch
+        does not bring is then fetched alone."""
+        wanted: dict[str, tuple[_Blob, list[Path]]] = {}
+        for blob in blobs:
+            check_stop(self.stop)
+            pending = [t for t in blob.targets if not _holds(t, blob.sha256, blob.size)]
+            if not pending:
+                self.bar.advance(blob.size)
+                self._done(blob)
+            elif self._from_cache(blob, pending):
+                self._done(blob)
+            elif (self.base / PARTIAL_DIR / blob.sha256).is_file():
+                self._fetch_alone(blob, pending)
+                self._done(blob)
+            else:
+                wanted[blob.sha256] = (blob, pending)
+        if wanted:
+            self._receive_batch(batch_path, wanted)
+        for blob, pending in wanted.values():  # what the batch left: alone, as precisely
+            self._fetch_alone(blob, pending)
+            self._done(blob)
+
+    def _receive_batch(self, batch_path: str, wanted: dict[str, tuple[_Blob, list[Path]]]) -> None:
+        """Ask for ``wanted`` as one blob stream, installing each verified record and taking
+        it out of ``wanted``; an error answer or a bad stream ends this quietly."""
+        body = json.dumps({"sha256": list(wanted)}).encode("ascii")
+        headers = {
+            "Content-Type": "application/json",
+            "Content-Length": str(len(body)),
+            "Accept": MEDIA_TYPE,
+        }
+        sink = _BatchSink(self, wanted)
+        try:
+            with send(self.session, "POST", batch_path, headers=headers, content=[body]) as answer:
+                media = answer.headers.get("content-type", "").split(";")[0].strip()
+                if media != MEDIA_TYPE:
+                    raise BlobStreamError(f"the batch answer is {media!r}, not a blob stream")
+                expected = [(b.sha256, b.size) for b, _ in wanted.values()]
+                read_stream(answer.iter_bytes(), expected, sink)
+        except UnsafePathError:
+            raise
+        except CairnError:
+            pass  # the blobs left are fetched alone, which says precisely what is wrong
+        finally:
+            sink.close()
+
+    def _fetch_alone(self, blob: _Blob, pending: list[Path]) -> None:
+        temporary = self._partials() / blob.sha256
+        self._receive(blob, temporary)
+        self._place(blob, temporary, pending)
+
+    def _partials(self) -> Path:
+        partials = self.base / PARTIAL_DIR
+        partials.mkdir(exist_ok=True)
+        return partials
+
+    def _done(self, blob: _Blob) -> None:
         for _ in blob.targets:
             self.bar.file_done()
+
+    def _place(self, blob: _Blob, temporary: Path, pending: list[Path]) -> None:
+        """Install verified bytes at every pending target (the first one also cached)."""
+        first = self._install(temporary, pending[0], blob)
+        if self.cache is not None:
+            self.cache.add(blob.sha256, first)
+        for target in pending[1:]:
+            copy = self._partials() / f"{blob.sha256}.{uuid.uuid4().hex}"
+            shutil.copyfile(first, copy)
+            self._install(copy, target, blob)
 
     def _install(self, temporary: Path, target: Path, blob: _Blob) -> Path:
         """Rename a verified temporary file to ``target`` (checked again after mkdir)."""
@@ -178,8 +276,9 @@ class _Fetcher:
             raise
         return target
 
-    def _from_cache(self, blob: _Blob, temporary: Path) -> bool:
-        """Link or copy a re-verified cache entry to ``temporary``; evict it if it is bad."""
+    def _from_cache(self, blob: _Blob, pending: list[Path]) -> bool:
+        """Install a re-verified cache entry at ``pending`` (evicting it if it is bad);
+        whether there was one."""
         if self.cache is None:
             return False
         cached = self.cache.find(blob.sha256, blob.size)
@@ -188,7 +287,10 @@ class _Fetcher:
         if hash_file(cached) != (blob.sha256, blob.size):
             self.cache.evict(blob.sha256)
             return False
+        temporary = self._partials() / f"{blob.sha256}.{uuid.uuid4().hex}"
         link_or_copy(cached, temporary)
+        self.bar.advance(blob.size)
+        self._place(blob, temporary, pending)
         return True
 
     def _receive(self, blob: _Blob, partial: Path) -> None:
@@ -226,17 +328,26 @@ class _Fetcher:
                 f"bytes {offset}-"
             ):
                 return False
-            with (
-                partial.open("ab" if offset else "wb", buffering=0) as out,
-                hasher_for(blob.size - offset, digest) as hasher,
-            ):
-                received = self._write(response, out, hasher, offset, blob.size)
-                return received == blob.size and hasher.hexdigest() == blob.sha256
+            # through the page cache: one large file is bound by the disk, which then writes
+            # behind this download (direct I/O would make it wait), and it is ready to read
+            how: Literal["append", "replace"] = "append" if offset else "replace"
+            out = FileWriter(partial, mode=0o666, how=how, direct=False)
+            try:
+                with hasher_for(blob.size - offset, digest) as hasher:
+                    received = self._write(response, out, hasher, offset, blob.size)
+                    out.finish()
+                    return received == blob.size and hasher.hexdigest() == blob.sha256
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    out.finish()  # what arrived stays for the next run to resume from
+                raise
+            finally:
+                out.close()
 
     def _write(
         self,
         response: httpx.Response,
-        out: BinaryIO,
+        out: FileWriter,
         hasher: BackgroundHasher | InlineHasher,
         received: int,
         size: int,
@@ -250,7 +361,7 @@ class _Fetcher:
             received += len(piece)
             if received > size:
                 break
-            _write_all(out, piece)
+            out.write(piece)
             batch.append(piece)
             batched += len(piece)
             if batched >= HASH_BATCH:
@@ -262,9 +373,72 @@ class _Fetcher:
         return received
 
 
-def _write_all(out: BinaryIO, data: bytes) -> None:
-    """Write all of ``data`` to an unbuffered file (a raw write may take only a part)."""
-    view = memoryview(data)
-    while view:
-        written = out.write(view)
-        view = view[written:]
+class _BatchSink:
+    """Writes each record of a blob stream to a fresh partial file while hashing it, and
+    installs it once its digest and size match (a mismatch ends the stream)."""
+
+    def __init__(self, fetcher: _Fetcher, wanted: dict[str, tuple[_Blob, list[Path]]]) -> None:
+        self.fetcher = fetcher
+        self.wanted = wanted
+        self.sha256 = ""
+        self.path: Path | None = None
+        self.out: FileWriter | None = None
+        self.hasher: BackgroundHasher | InlineHasher | None = None
+        self.batch: list[bytes] = []
+        self.batched = 0
+        self.received = 0
+
+    def begin(self, sha256: str, size: int) -> None:
+        self.sha256 = sha256
+        self.path = self.fetcher._partials() / f"{sha256}.{uuid.uuid4().hex}"
+        # around the page cache: for many small files its cost, not the disk, is the limit
+        self.out = FileWriter(self.path, mode=0o666)
+        self.hasher = hasher_for(size)
+        self.batch, self.batched, self.received = [], 0, 0
+
+    def data(self, piece: bytes) -> None:
+        check_stop(self.fetcher.stop)
+        assert self.out is not None
+        self.out.write(piece)
+        self.received += len(piece)
+        self.batch.append(piece)
+        self.batched += len(piece)
+        if self.batched >= HASH_BATCH:
+            self._feed()
+
+    def _feed(self) -> None:
+        assert self.hasher is not None
+        self.hasher.feed(self.batch)
+        self.fetcher.bar.advance(self.batched)
+        self.batch, self.batched = [], 0
+
+    def end(self) -> None:
+        assert self.out is not None
+        assert self.hasher is not None
+        self._feed()
+        self.out.finish()
+        self.out.close()
+        self.out = None
+        blob, pending = self.wanted[self.sha256]
+        digest = self.hasher.hexdigest()
+        self.hasher = None
+        if digest != blob.sha256 or self.received != blob.size:
+            raise BlobStreamError(f"the bytes received for {blob.names[0]!r} do not match")
+        path, self.path = self.path, None
+        assert path is not None
+        self.fetcher._place(blob, path, pending)
+        del self.wanted[self.sha256]
+        self.fetcher._done(blob)
+
+    def close(self) -> None:
+        """Throw away a record left unfinished, and take back the progress it made."""
+        if self.hasher is not None:
+            self.hasher.__exit__(None, None, None)
+            self.hasher = None
+        if self.out is not None:
+            self.out.close()
+            self.out = None
+        if self.path is not None:
+            remove(self.path)
+            self.path = None
+            self.fetcher.bar.advance(self.batched - self.received)

@@ -94,6 +94,7 @@ class _Files(abc.ABC):
             lambda sha256: self._api("files", sha256),
             cache=BlobCache() if cache else None,
             progress=progress,
+            batch_path=self._api("files", "batch"),
         )
 
 

@@ -28,7 +28,7 @@ UPLOAD_THREADS = 32
 # Files of one blob stream being finished (verified, made durable) at once, at most this many
 # bytes of them held in memory, while the next ones arrive; stored files are recorded in
 # transactions of up to RECORD_BATCH.
-BATCH_FINISHING_BYTES = 8 << 20
+BATCH_FINISHING_BYTES = 4 << 20
 RECORD_BATCH = 256
 BLOB_STREAM_BODY = {
     "requestBody": {

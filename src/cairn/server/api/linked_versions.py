@@ -13,7 +13,7 @@ from cairn.server.domain.errors import ValidationError
 from cairn.server.domain.refs import parse_ref, parse_selector
 from cairn.server.domain.roles import Action
 from cairn.server.http.deps import Db, State
-from cairn.server.http.downloads import serve
+from cairn.server.http.downloads import BLOBS_RESPONSES, serve, serve_batch
 from cairn.server.http.identity import Caller
 from cairn.server.services import artifacts, collection_aliases, downloads, linked, links
 
@@ -118,6 +118,32 @@ async def download(
         state,
         request.headers.get("range"),
         lambda db: downloads.linked_file(db, caller, org, registry, collection, selector, sha256),
+    )
+
+
+@router.post(
+    VERSION + "/files/batch",
+    response_class=Response,
+    responses=BLOBS_RESPONSES,
+    openapi_extra=guarded_by(Action.DOWNLOAD),
+)
+async def download_batch(
+    org: str,
+    registry: str,
+    collection: str,
+    version: str,
+    body: schemas.FilesBatchIn,
+    caller: Caller,
+    state: State,
+) -> Response:
+    """The bytes of many files as one blob stream (viewers and above; each distinct digest
+    once, in request order); 404 before any byte if one is not a file of the version."""
+    selector = parse_selector(version)
+    return await serve_batch(
+        state,
+        lambda db: downloads.linked_files(
+            db, caller, org, registry, collection, selector, body.sha256
+        ),
     )
 
 

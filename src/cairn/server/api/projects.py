@@ -9,7 +9,7 @@ from cairn.server.api import convert, schemas
 from cairn.server.api.routing import FILE_RESPONSES
 from cairn.server.domain.refs import parse_selector
 from cairn.server.http.deps import Db, State
-from cairn.server.http.downloads import serve
+from cairn.server.http.downloads import BLOBS_RESPONSES, serve, serve_batch
 from cairn.server.http.identity import Caller
 from cairn.server.services import artifacts, downloads, projects
 
@@ -124,4 +124,23 @@ async def download(
         state,
         request.headers.get("range"),
         lambda db: downloads.logged_file(db, caller, entity, project, name, selector, sha256),
+    )
+
+
+@router.post(VERSION + "/files/batch", response_class=Response, responses=BLOBS_RESPONSES)
+async def download_batch(
+    entity: str,
+    project: str,
+    name: str,
+    version: str,
+    body: schemas.FilesBatchIn,
+    caller: Caller,
+    state: State,
+) -> Response:
+    """The bytes of many files of the version as one blob stream (each distinct digest once,
+    in request order); 404 before any byte if one is not a file of the version."""
+    selector = parse_selector(version)
+    return await serve_batch(
+        state,
+        lambda db: downloads.logged_files(db, caller, entity, project, name, selector, body.sha256),
     )

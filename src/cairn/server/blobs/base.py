@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Protocol
 
@@ -48,6 +48,9 @@ class BlobStore(Protocol):
 
     def size(self, sha256: str) -> int | None:
         """The stored size of a blob, or None when absent."""
+
+    def sizes(self, digests: Sequence[str]) -> list[int | None]:
+        """``size()`` of each of ``digests``, in order (for many at once: S3 asks in parallel)."""
 
     def modified(self, sha256: str) -> float | None:
         """When the blob was last written (UNIX time; a re-commit counts), or None."""

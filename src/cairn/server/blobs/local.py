@@ -2,92 +2,40 @@
 
 from __future__ import annotations
 
-import errno
-import fcntl
-import mmap
 import os
-import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 
+from cairn._directio import FileWriter
 from cairn.server.blobs.base import READ_CHUNK, Chunk, blob_key
 
 STAGING = ".staging"
-DIRECT_BUFFER = 1 << 20  # bytes gathered before each direct write
-DIRECT_ALIGN = 4096  # what O_DIRECT requires of buffer address, length and offset
-POOLED_BUFFERS = 64
-_O_DIRECT = getattr(os, "O_DIRECT", 0)
 
 
 class LocalWriter:
     """A temporary file under <root>/.staging, renamed into place on commit.
 
-    Bytes go to the disk with O_DIRECT where the file system allows it: they are gathered in
-    a page-aligned buffer and written a megabyte at a time, bypassing the page cache, which
-    on many machines (VMs in particular) costs several times the CPU of the write itself.
-    The unaligned tail is written through the cache; fsync at commit makes it all durable.
-    Elsewhere (tmpfs, macOS) it is an ordinary buffered file.
+    Bytes go to the disk around the page cache where the file system allows it
+    (cairn._directio); commit makes the file and its folder entry durable.
     """
 
     def __init__(self, store: LocalBlobStore) -> None:
         self._store = store
         self._path = store.staging / uuid.uuid4().hex
-        self._fd: int | None = None
-        self._direct = False
-        self._fd, self._direct = _open_new(self._path)
-        self._buffer = _take_buffer() if self._direct else None
-        self._filled = 0
+        self._file: FileWriter | None = FileWriter(self._path)
 
     def write(self, chunk: Chunk) -> None:
-        assert self._fd is not None, "writer already closed"
-        if self._buffer is None:
-            _write_all(self._fd, memoryview(chunk))
-            return
-        view = memoryview(chunk)
-        while view:
-            n = min(len(view), DIRECT_BUFFER - self._filled)
-            self._buffer[self._filled : self._filled + n] = view[:n]
-            self._filled += n
-            view = view[n:]
-            if self._filled == DIRECT_BUFFER:
-                self._flush(DIRECT_BUFFER)
-
-    def _flush(self, length: int) -> None:
-        """Write the first `length` bytes of the buffer (a multiple of DIRECT_ALIGN)."""
-        assert self._fd is not None
-        assert self._buffer is not None
-        with memoryview(self._buffer) as whole:
-            try:
-                _write_all(self._fd, whole[:length])
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-                self._fall_back()  # a file system that opened with O_DIRECT but refuses it
-                _write_all(self._fd, whole[:length])
-            whole[: self._filled - length] = whole[length : self._filled]
-        self._filled -= length
-
-    def _fall_back(self) -> None:
-        assert self._fd is not None
-        flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
-        fcntl.fcntl(self._fd, fcntl.F_SETFL, flags & ~_O_DIRECT)
-        self._direct = False
+        assert self._file is not None, "writer already closed"
+        self._file.write(chunk)
 
     def commit(self, sha256: str) -> None:
-        assert self._fd is not None, "writer already closed"
-        if self._buffer is not None and self._filled:
-            aligned = self._filled - self._filled % DIRECT_ALIGN
-            if aligned:
-                self._flush(aligned)
-            if self._filled:
-                if self._direct:
-                    self._fall_back()
-                self._flush(self._filled)
+        assert self._file is not None, "writer already closed"
         final = self._store.path_of(sha256)
-        os.fsync(self._fd)
+        self._file.finish()
+        os.fsync(self._file.fd)
         self._close()
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self._path, final)
@@ -98,49 +46,9 @@ class LocalWriter:
         self._path.unlink(missing_ok=True)
 
     def _close(self) -> None:
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            os.close(fd)
-        if self._buffer is not None:
-            buffer, self._buffer = self._buffer, None
-            _give_back(buffer)
-
-
-def _open_new(path: Path) -> tuple[int, bool]:
-    """A new file for writing, with O_DIRECT if the file system takes it; (fd, direct)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    if _O_DIRECT:
-        try:
-            return os.open(path, flags | _O_DIRECT, 0o600), True
-        except OSError as exc:
-            if exc.errno != errno.EINVAL:
-                raise
-    return os.open(path, flags, 0o600), False
-
-
-def _write_all(fd: int, view: memoryview) -> None:
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-_free_buffers: list[mmap.mmap] = []
-_buffers_lock = threading.Lock()
-
-
-def _take_buffer() -> mmap.mmap:
-    """A page-aligned DIRECT_BUFFER (anonymous memory), reused: its pages stay mapped."""
-    with _buffers_lock:
-        if _free_buffers:
-            return _free_buffers.pop()
-    return mmap.mmap(-1, DIRECT_BUFFER)
-
-
-def _give_back(buffer: mmap.mmap) -> None:
-    with _buffers_lock:
-        if len(_free_buffers) < POOLED_BUFFERS:
-            _free_buffers.append(buffer)
-            return
-    buffer.close()
+        if self._file is not None:
+            file, self._file = self._file, None
+            file.close()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -185,6 +93,9 @@ class LocalBlobStore:
             return self.path_of(sha256).stat().st_size
         except FileNotFoundError:
             return None
+
+    def sizes(self, digests: Sequence[str]) -> list[int | None]:
+        return [self.size(d) for d in digests]
 
     def read(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         with open(self.path_of(sha256), "rb") as f:

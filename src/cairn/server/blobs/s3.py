@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +36,7 @@ MAX_PARTS = 10_000
 COPY_THRESHOLD = 5 * GiB  # the largest object a single CopyObject may copy
 COPY_PART_SIZE = 512 * MiB
 DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
+LOOKUP_THREADS = 8
 
 # Requests that answer at once get a short deadline and one try, so that a store that stops
 # answering costs a prompt 503 (SECURITY.md: no hang over 5 s) instead of minutes of retries;
@@ -52,6 +55,12 @@ CLIENT_CONFIG = Config(
 SLOW_CLIENT_CONFIG = Config(
     read_timeout=600, retries={"mode": "standard", "total_max_attempts": 3}, **_COMMON
 )
+
+
+@functools.cache
+def _lookups() -> ThreadPoolExecutor:
+    """Threads for HEAD requests sent side by side (fewer than botocore's 10 connections)."""
+    return ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="cairn-s3-head")
 
 
 def _status(err: ClientError) -> int | None:
@@ -269,6 +278,11 @@ class S3BlobStore:
 
     def size(self, sha256: str) -> int | None:
         return self.head(self.key_of(sha256))
+
+    def sizes(self, digests: Sequence[str]) -> list[int | None]:
+        if len(digests) < 2:
+            return [self.size(d) for d in digests]
+        return list(_lookups().map(self.size, digests))
 
     def read(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         return self._stream(self.key_of(sha256), start, end)

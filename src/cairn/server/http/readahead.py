@@ -6,20 +6,23 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncGenerator, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
-def _next(chunks: Iterator[bytes]) -> bytes | None:
+def _next(chunks: Iterator[T]) -> T | None:
     return next(chunks, None)
 
 
-def _close(chunks: Iterator[bytes]) -> None:
+def _close(chunks: Iterator[object]) -> None:
     close = getattr(chunks, "close", None)
     if close is not None:
         with contextlib.suppress(Exception):
             close()
 
 
-async def read_ahead(chunks: Iterator[bytes]) -> AsyncGenerator[bytes]:
+async def read_ahead(chunks: Iterator[T]) -> AsyncGenerator[T]:
     """Yield ``chunks``, reading each next one in a worker thread while the caller sends the
     last: storage reads overlap the network. At most two chunks are held at once."""
     loop = asyncio.get_running_loop()
@@ -34,7 +37,7 @@ async def read_ahead(chunks: Iterator[bytes]) -> AsyncGenerator[bytes]:
         pending.add_done_callback(functools.partial(_finish, chunks))
 
 
-def _finish(chunks: Iterator[bytes], read: asyncio.Future[bytes | None]) -> None:
+def _finish(chunks: Iterator[object], read: asyncio.Future[object]) -> None:
     """Close ``chunks`` after its last read; an error of a read nobody awaits is dropped."""
     if not read.cancelled():
         read.exception()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ScalarSelect, select
+from collections.abc import Sequence
+
+from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.orm import Session
 
 from cairn.server.db.models import Artifact, ArtifactAlias, ArtifactFile, ArtifactVersion, Blob
-from cairn.server.domain.errors import NotFoundError
+from cairn.server.domain.errors import NotFoundError, ValidationError
 from cairn.server.domain.manifest import sha256_digest
 from cairn.server.domain.principal import Principal
 from cairn.server.domain.refs import LATEST, Selector
@@ -24,6 +26,34 @@ def _find_file(s: Session, version_id: int | ScalarSelect[int], sha256: str) -> 
         .limit(1)
     ).first()
     return None if row is None else FileView(row[0], sha256, row[1], row[2])
+
+
+def _find_files(
+    s: Session, version_id: int | ScalarSelect[int], digests: Sequence[str]
+) -> dict[str, FileView]:
+    """The files of ``digests`` in one version, in ONE query (first path by name for a digest
+    saved under several)."""
+    rows = s.execute(
+        select(Blob.sha256, func.min(ArtifactFile.path), Blob.md5, Blob.size)
+        .join(Blob, Blob.id == ArtifactFile.blob_id)
+        .where(ArtifactFile.version_id == version_id, Blob.sha256.in_(digests))
+        .group_by(Blob.sha256, Blob.md5, Blob.size)
+    )
+    return {sha: FileView(path, sha, md5, size) for sha, path, md5, size in rows}
+
+
+def _distinct(digests: Sequence[str]) -> list[str]:
+    """Each digest once, in first-seen order, every one checked to be a sha256."""
+    if not digests:
+        raise ValidationError("name at least one file by its sha256")
+    return [sha256_digest(d) for d in dict.fromkeys(digests)]
+
+
+def _in_order(found: dict[str, FileView], wanted: list[str], shown: str) -> list[FileView]:
+    for sha256 in wanted:
+        if sha256 not in found:
+            raise NotFoundError(f"file {sha256} not found in {shown}")
+    return [found[sha256] for sha256 in wanted]
 
 
 def _file(s: Session, version_id: int, sha256: str, shown: str) -> FileView:
@@ -73,6 +103,28 @@ def linked_file(
     return _file(s, target.artifact_version_id, sha256, shown)
 
 
+def linked_files(
+    s: Session,
+    actor: Principal,
+    org_name: str,
+    registry_name: str,
+    collection_name: str,
+    selector: Selector,
+    digests: Sequence[str],
+) -> list[FileView]:
+    """Files of a linked version, one per distinct digest in first-seen order (the rules of
+    ``linked_file``: restricted viewers get 404 on bytes), found in one query."""
+    wanted = _distinct(digests)
+    shown = f"{registry_name}/{collection_name}:{selector}"
+    place = collections.locate(s, actor, org_name, registry_name, collection_name, Action.VIEW)
+    if not allows(place.reg.role, Action.DOWNLOAD):
+        raise NotFoundError(f"file {wanted[0]} not found in {shown}")
+    target = linked.find(s, place.collection, selector)
+    if target is None:
+        raise NotFoundError(f"version {shown} not found")
+    return _in_order(_find_files(s, target.artifact_version_id, wanted), wanted, shown)
+
+
 def logged_file(
     s: Session,
     actor: Principal,
@@ -90,11 +142,38 @@ def logged_file(
     found = _find_file(s, _logged_version(project.project.id, name, selector), sha256)
     if found is not None:
         return found
-    # not found: one more look to say whether the version or the file is missing
+    raise _logged_absence(s, project.project.id, name, selector, sha256, shown)
+
+
+def _logged_absence(
+    s: Session, project_id: int, name: str, selector: Selector, sha256: str, shown: str
+) -> NotFoundError:
+    """One more look after a file was not found: is the version or the file missing?"""
     artifact = s.scalar(
-        select(Artifact).where(Artifact.project_id == project.project.id, Artifact.name == name)
+        select(Artifact).where(Artifact.project_id == project_id, Artifact.name == name)
     )
     version = artifacts.find_version(s, artifact, selector) if artifact is not None else None
     if version is None:
-        raise NotFoundError(f"artifact {shown} not found")
-    raise NotFoundError(f"file {sha256} not found in {shown}")
+        return NotFoundError(f"artifact {shown} not found")
+    return NotFoundError(f"file {sha256} not found in {shown}")
+
+
+def logged_files(
+    s: Session,
+    actor: Principal,
+    entity_name: str,
+    project_name: str,
+    name: str,
+    selector: Selector,
+    digests: Sequence[str],
+) -> list[FileView]:
+    """Files of a logged version, one per distinct digest in first-seen order: the access
+    check, then one query for them all; 404 naming the first digest the version lacks."""
+    wanted = _distinct(digests)
+    shown = f"{entity_name}/{project_name}/{name}:{selector}"
+    project = projects.get(s, actor, entity_name, project_name)
+    found = _find_files(s, _logged_version(project.project.id, name, selector), wanted)
+    absent = next((d for d in wanted if d not in found), None)
+    if absent is not None:
+        raise _logged_absence(s, project.project.id, name, selector, absent, shown)
+    return [found[d] for d in wanted]
