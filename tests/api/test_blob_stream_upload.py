@@ -188,3 +188,12 @@ def test_strangers_cannot_send_blob_streams(app_client: httpx.Client, state: App
     )
     assert response.status_code == 401, response.text
     assert not state.blobs.exists(sha(data))
+
+
+def test_an_empty_stream_is_how_clients_ask_whether_streams_are_taken(
+    app_client: httpx.Client, admin_key: str, state: AppState
+) -> None:
+    response = post(app_client, admin_key, b"")
+    assert response.status_code == 201, response.text
+    assert response.json() == {"blobs": []}
+    assert staged(state) == []

@@ -21,9 +21,14 @@ def record(client: httpx.Client) -> list[httpx.Request]:
 
 
 def uploads(requests: list[httpx.Request]) -> list[httpx.Request]:
-    """The blob uploads among ``requests``: one file each, or a blob stream of several."""
+    """The blob uploads among ``requests``: one file each, or a blob stream of several (not
+    the empty stream that asks whether the server takes them)."""
     return [r for r in requests if r.method == "PUT" and "/blobs/" in r.url.path] + [
-        r for r in requests if r.method == "POST" and r.url.path.endswith("/blobs/batch")
+        r
+        for r in requests
+        if r.method == "POST"
+        and r.url.path.endswith("/blobs/batch")
+        and r.headers.get("content-length") != "0"
     ]
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import cairn
 from cairn.client import _transfer
-from tests.client.artifacts_support import record, sha256, stored, write
+from tests.client.artifacts_support import record, sha256, stored, uploads, write
 
 FILES = 20
 DISTINCT = 7
@@ -102,24 +102,30 @@ def test_large_files_go_one_per_request_and_small_ones_in_blob_streams(
     acknowledged = stored(app_client)
     version = api.log_artifact(art, "team/data")
     singles = [r for r in requests if r.method == "PUT" and "/blobs/" in r.url.path]
-    streams = [r for r in requests if r.url.path.endswith("/blobs/batch")]
+    streams = [r for r in uploads(requests) if r.url.path.endswith("/blobs/batch")]
     assert [r.url.path.rsplit("/", 1)[-1] for r in singles] == [sha256(b"L" * 5000)]
     assert len(streams) == -(-DISTINCT // 3), "small files in streams of at most 3"
     assert sorted(acknowledged) == sorted({f.sha256 for f in version.files})
 
 
+@pytest.mark.parametrize("refuses", ["every stream", "streams with files"])
 def test_a_server_without_blob_streams_gets_one_request_per_file(
-    api: cairn.Api, folder: Path, app_client: httpx.Client
+    api: cairn.Api, folder: Path, app_client: httpx.Client, refuses: str
 ) -> None:
-    """An older server answers the stream 415 (its edge wants JSON) or 404: the SDK then
-    sends the same files one by one, and the version is logged all the same."""
+    """An older server answers a stream 415 (its edge wants JSON), 404 or 405. The SDK asks
+    first with an empty stream and then sends files one by one; should a stream with files
+    be refused all the same, its files go one by one. Either way the version is logged."""
     real = app_client._transport
+    sent: list[httpx.Request] = []
 
     class WithoutStreams(httpx.BaseTransport):
         def handle_request(self, request: httpx.Request) -> httpx.Response:
             if request.url.path.endswith("/blobs/batch"):
-                body = {"error": {"code": "unsupported_media_type", "message": "JSON only"}}
-                return httpx.Response(415, json=body)
+                sent.append(request)
+                probe = request.headers["content-length"] == "0"
+                if refuses == "every stream" or not probe:
+                    body = {"error": {"code": "unsupported_media_type", "message": "JSON only"}}
+                    return httpx.Response(415, json=body)
             return real.handle_request(request)
 
     app_client._transport = WithoutStreams()
@@ -133,3 +139,6 @@ def test_a_server_without_blob_streams_gets_one_request_per_file(
         app_client._transport = real
     assert sorted(acknowledged) == sorted({f.sha256 for f in version.files})
     assert len(version.files) == FILES
+    probes = [r for r in sent if r.headers["content-length"] == "0"]
+    assert len(probes) == 1, "the server is asked once per push"
+    assert (len(sent) > 1) == (refuses == "streams with files")

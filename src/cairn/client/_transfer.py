@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import threading
@@ -143,6 +144,10 @@ def push_files(
         streamed: list[tuple[str, Path, int]] = []
         streamed_bytes = 0
 
+        @functools.cache
+        def takes_streams() -> bool:
+            return _takes_blob_streams(session)
+
         def submit(task: Callable[[], None]) -> None:
             sending.append(senders.submit(task))
             sending[-1].add_done_callback(lambda f: _note_failure(f, failed))
@@ -170,7 +175,7 @@ def push_files(
                     if sha256 not in missing:
                         bar.advance(size)
                         bar.file_done()
-                    elif size > STREAMED_FILE_BYTES:
+                    elif size > STREAMED_FILE_BYTES or not takes_streams():
                         submit(_uploader(session, sha256, path, size, bar, stop))
                     else:
                         streamed.append((sha256, path, size))
@@ -225,6 +230,20 @@ def _file_chunks(
             yield chunk
     if sent != size:
         raise ValidationError(f"{path} changed while it was being uploaded; log it again")
+
+
+def _takes_blob_streams(session: Session) -> bool:
+    """Whether the server takes blob streams, asked with an empty one (one small request):
+    a server without them answers 404, 405 or 415. Sending it files instead could end in a
+    cut connection, as a server may refuse a body without reading it."""
+    headers = {"Content-Type": BLOB_STREAM, "Content-Length": "0", "Accept": "application/json"}
+    try:
+        with send(session, "POST", api_path("blobs", "batch"), headers=headers):
+            return True
+    except CairnError as exc:
+        if exc.status in OLDER_SERVER:
+            return False
+        raise
 
 
 def _stream_uploader(
