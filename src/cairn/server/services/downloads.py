@@ -82,6 +82,27 @@ def _logged_version(project_id: int, name: str, selector: Selector) -> ScalarSel
     return query.scalar_subquery()
 
 
+def _downloadable_linked(
+    s: Session,
+    actor: Principal,
+    org_name: str,
+    registry_name: str,
+    collection_name: str,
+    selector: Selector,
+    first: str,
+) -> tuple[int, str]:
+    """(artifact version id, shown name) of a linked version whose bytes the caller may
+    fetch; a restricted viewer sees manifests but gets 404 naming ``first`` on bytes."""
+    shown = f"{registry_name}/{collection_name}:{selector}"
+    place = collections.locate(s, actor, org_name, registry_name, collection_name, Action.VIEW)
+    if not allows(place.reg.role, Action.DOWNLOAD):
+        raise NotFoundError(f"file {first} not found in {shown}")
+    target = linked.find(s, place.collection, selector)
+    if target is None:
+        raise NotFoundError(f"version {shown} not found")
+    return target.artifact_version_id, shown
+
+
 def linked_file(
     s: Session,
     actor: Principal,
@@ -93,14 +114,10 @@ def linked_file(
 ) -> FileView:
     """A file of a linked version; restricted viewers see manifests but get 404 on bytes."""
     sha256_digest(sha256)
-    shown = f"{registry_name}/{collection_name}:{selector}"
-    place = collections.locate(s, actor, org_name, registry_name, collection_name, Action.VIEW)
-    if not allows(place.reg.role, Action.DOWNLOAD):
-        raise NotFoundError(f"file {sha256} not found in {shown}")
-    target = linked.find(s, place.collection, selector)
-    if target is None:
-        raise NotFoundError(f"version {shown} not found")
-    return _file(s, target.artifact_version_id, sha256, shown)
+    version_id, shown = _downloadable_linked(
+        s, actor, org_name, registry_name, collection_name, selector, sha256
+    )
+    return _file(s, version_id, sha256, shown)
 
 
 def linked_files(
@@ -113,16 +130,12 @@ def linked_files(
     digests: Sequence[str],
 ) -> list[FileView]:
     """Files of a linked version, one per distinct digest in first-seen order (the rules of
-    ``linked_file``: restricted viewers get 404 on bytes), found in one query."""
+    ``linked_file``), found in one query."""
     wanted = _distinct(digests)
-    shown = f"{registry_name}/{collection_name}:{selector}"
-    place = collections.locate(s, actor, org_name, registry_name, collection_name, Action.VIEW)
-    if not allows(place.reg.role, Action.DOWNLOAD):
-        raise NotFoundError(f"file {wanted[0]} not found in {shown}")
-    target = linked.find(s, place.collection, selector)
-    if target is None:
-        raise NotFoundError(f"version {shown} not found")
-    return _in_order(_find_files(s, target.artifact_version_id, wanted), wanted, shown)
+    version_id, shown = _downloadable_linked(
+        s, actor, org_name, registry_name, collection_name, selector, wanted[0]
+    )
+    return _in_order(_find_files(s, version_id, wanted), wanted, shown)
 
 
 def logged_file(
