@@ -11,6 +11,7 @@ import pytest
 
 from cairn.server.api.blobs import BATCH_FINISHING_BYTES, FEED_BYTES
 from cairn.server.blobs.local import LocalBlobStore
+from cairn.server.domain import blobstream
 from cairn.server.http.deps import AppState
 from tests.conftest import auth
 
@@ -196,4 +197,16 @@ def test_an_empty_stream_is_how_clients_ask_whether_streams_are_taken(
     response = post(app_client, admin_key, b"")
     assert response.status_code == 201, response.text
     assert response.json() == {"blobs": []}
+    assert staged(state) == []
+
+
+def test_a_stream_of_too_many_files_is_refused_past_the_limit(
+    app_client: httpx.Client, admin_key: str, state: AppState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(blobstream, "MAX_FILES", 3)
+    files = [os.urandom(100) for _ in range(4)]
+    response = post(app_client, admin_key, b"".join(record(f) for f in files))
+    assert response.status_code == 422, response.text
+    assert "at most 3 files" in response.json()["error"]["message"]
+    assert missing(app_client, admin_key, files) == [sha(files[3])], "the first three are kept"
     assert staged(state) == []

@@ -146,6 +146,7 @@ class _StreamReceiver:
         self._caller = caller
         self._loop = asyncio.get_running_loop()
         self._header = bytearray()
+        self._files = 0
         self._sink: uploads.BlobSink | None = None
         self._left = 0
         self._batch: list[memoryview] = []
@@ -183,6 +184,12 @@ class _StreamReceiver:
         self._header += data[: end + 1]
         sha256, size = blobstream.parse_header(bytes(self._header))
         self._header.clear()
+        self._files += 1
+        if self._files > blobstream.MAX_FILES:
+            raise ValidationError(
+                f"a blob stream holds at most {blobstream.MAX_FILES} files; send the rest "
+                "in another"
+            )
         self._sink = uploads.BlobSink(
             self._state.blobs, sha256, size, self._state.settings.max_blob_bytes
         )

@@ -9,6 +9,9 @@ from cairn.server.domain.errors import ValidationError
 MEDIA_TYPE = "application/vnd.cairn.blobs"
 # 64 hex digits, a space, at most 20 decimal digits, a line feed.
 MAX_HEADER = 64 + 1 + 20 + 1
+# Files one upload stream may carry: each costs the server a file and an fsync, so one
+# request must not stand for unbounded work (the same bound as a /blobs/missing check).
+MAX_FILES = 10_000
 _HEADER = re.compile(rb"([0-9a-f]{64}) (0|[1-9][0-9]{0,19})\n")
 
 
