@@ -33,6 +33,11 @@ class RecordSink(Protocol):
         """The current record's bytes are complete."""
 
 
+def header(sha256: str, size: int) -> bytes:
+    """The line that precedes a record's bytes."""
+    return f"{sha256} {size}\n".encode("ascii")
+
+
 def parse_header(line: bytes) -> tuple[str, int]:
     """``(sha256, size)`` of one header line (line feed included); anything else is refused."""
     match = _HEADER.fullmatch(line)

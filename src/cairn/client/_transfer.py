@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from cairn.client._blobstream import MEDIA_TYPE, header
 from cairn.client._errors import CairnError, NetworkError, ValidationError, error_from_response
 from cairn.client._progress import TransferProgress
 from cairn.client._session import Session, api_path
@@ -27,7 +28,6 @@ TRANSFER_WORKERS = 8
 STREAMED_FILE_BYTES = 8 << 20
 STREAM_BYTES = 16 << 20
 STREAM_FILES = 500
-BLOB_STREAM = "application/vnd.cairn.blobs"
 # What a server without blob streams answers them: no route, or a body it does not take.
 OLDER_SERVER = frozenset({404, 405, 415})
 
@@ -236,7 +236,7 @@ def _takes_blob_streams(session: Session) -> bool:
     """Whether the server takes blob streams, asked with an empty one (one small request):
     a server without them answers 404, 405 or 415. Sending it files instead could end in a
     cut connection, as a server may refuse a body without reading it."""
-    headers = {"Content-Type": BLOB_STREAM, "Content-Length": "0", "Accept": "application/json"}
+    headers = {"Content-Type": MEDIA_TYPE, "Content-Length": "0", "Accept": "application/json"}
     try:
         with send(session, "POST", api_path("blobs", "batch"), headers=headers):
             return True
@@ -253,18 +253,18 @@ def _stream_uploader(
     stop: threading.Event,
 ) -> Callable[[], None]:
     """A task that sends ``files`` ((sha256, path, size) each) in one blob stream; a server
-    without that route (404, 405) gets them one request each."""
+    without blob streams (OLDER_SERVER) gets them one request each."""
     files = list(files)
 
     def body() -> Iterator[bytes]:
         for sha256, path, size in files:
-            yield f"{sha256} {size}\n".encode("ascii")
+            yield header(sha256, size)
             yield from _file_chunks(path, size, bar, stop)
 
     def upload() -> None:
-        length = sum(len(f"{sha256} {size}\n") + size for sha256, _, size in files)
+        length = sum(len(header(sha256, size)) + size for sha256, _, size in files)
         headers = {
-            "Content-Type": BLOB_STREAM,
+            "Content-Type": MEDIA_TYPE,
             "Content-Length": str(length),
             "Accept": "application/json",
         }

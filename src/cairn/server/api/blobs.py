@@ -45,6 +45,11 @@ def missing(body: schemas.MissingIn, caller: Caller, db: Db) -> schemas.MissingO
     return schemas.MissingOut(missing=uploads.missing(db, caller, wanted))
 
 
+def _blob_out(sha256: str, size: int, md5: str, created: bool) -> dict[str, Any]:
+    """A stored blob as the API answers it (schemas.BlobOut)."""
+    return {"sha256": sha256, "size": size, "md5": md5, "created": created}
+
+
 def _store(sink: uploads.BlobSink, rest: Sequence[Chunk]) -> str:
     """Feed the last bytes, verify them and move them into place; the md5."""
     if rest:
@@ -108,8 +113,7 @@ async def upload(sha256: str, request: Request, caller: Caller, state: State) ->
                 await _settled(job)
             await _settled(loop.run_in_executor(_upload_threads(), sink.abort))
         raise
-    body = {"sha256": sink.sha256, "size": size, "md5": md5, "created": created}
-    return JSONResponse(body, status_code=201)
+    return JSONResponse(_blob_out(sink.sha256, size, md5, created), status_code=201)
 
 
 @router.post(
@@ -223,11 +227,12 @@ class _StreamReceiver:
         md5 = await asyncio.shield(job)
         self._finishing.pop(0)
         self._held -= held
-        self._unrecorded.append(
-            uploads.Received(self._caller, sink.sha256, sink.expected_size, md5)
-        )
+        self._unrecorded.append(self._received(sink, md5))
         if len(self._unrecorded) >= RECORD_BATCH:
             await self._record()
+
+    def _received(self, sink: uploads.BlobSink, md5: str) -> uploads.Received:
+        return uploads.Received(self._caller, sink.sha256, sink.expected_size, md5)
 
     async def _record(self) -> None:
         """Record the files stored so far (they count as sent by the caller from now on)."""
@@ -237,7 +242,7 @@ class _StreamReceiver:
         )
         created = await asyncio.shield(job)
         self._stored += [
-            {"sha256": r.sha256, "size": r.size, "md5": r.md5, "created": new}
+            _blob_out(r.sha256, r.size, r.md5, new)
             for r, new in zip(received, created, strict=True)
         ]
 
@@ -256,9 +261,7 @@ class _StreamReceiver:
         for job, sink, _ in self._finishing:
             await _settled(job)
             if not job.cancelled() and job.exception() is None:
-                self._unrecorded.append(
-                    uploads.Received(self._caller, sink.sha256, sink.expected_size, job.result())
-                )
+                self._unrecorded.append(self._received(sink, job.result()))
         self._finishing.clear()
         if self._feeding is not None:
             await _settled(self._feeding)

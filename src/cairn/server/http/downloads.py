@@ -45,6 +45,10 @@ def _missing(file: FileView) -> NotFoundError:
     return NotFoundError(f"the bytes of {file.path!r} are missing from storage")
 
 
+def _damaged(file: FileView) -> NotFoundError:
+    return NotFoundError(f"the bytes of {file.path!r} are damaged in storage")
+
+
 def _whole(store: BlobStore, file: FileView, start: int, end: int) -> bytes:
     """Bytes [start, end) read at once (called from the route's worker thread)."""
     try:
@@ -52,7 +56,7 @@ def _whole(store: BlobStore, file: FileView, start: int, end: int) -> bytes:
     except FileNotFoundError:
         raise _missing(file) from None
     if len(body) != end - start:
-        raise NotFoundError(f"the bytes of {file.path!r} are damaged in storage")
+        raise _damaged(file)
     return body
 
 
@@ -129,7 +133,7 @@ def _checked(store: BlobStore, files: list[FileView]) -> list[FileView]:
         if stored is None:
             raise _missing(file)
         if stored != file.size:
-            raise NotFoundError(f"the bytes of {file.path!r} are damaged in storage")
+            raise _damaged(file)
     return files
 
 

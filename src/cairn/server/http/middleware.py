@@ -52,12 +52,9 @@ class EdgeGuard:
         if b"%00" in raw_target or "\0" in path:
             await _reject(send, 400, "bad_request", "NUL characters are not allowed in URLs")
             return
-        if (scope["method"] == "PUT" and path.startswith(BLOB_PATH)) or (
-            scope["method"] == "POST" and path == BLOB_STREAM_PATH
-        ):
-            put = scope["method"] == "PUT"
-            media_type = "application/octet-stream" if put else blobstream.MEDIA_TYPE
-            problem = _blob_upload_problem(headers, self.max_blob, media_type)
+        raw_body = _raw_body_type(scope["method"], path)
+        if raw_body is not None:
+            problem = _blob_upload_problem(headers, self.max_blob, raw_body)
             if problem is not None:
                 await _reject(send, *problem)
                 return
@@ -79,6 +76,15 @@ class EdgeGuard:
                 return
             receive = _replay(body, receive)
         await self.app(scope, receive, _with_headers(send))
+
+
+def _raw_body_type(method: str, path: str) -> str | None:
+    """The media type of a route whose body is file bytes, not JSON: one blob, or a stream."""
+    if method == "PUT" and path.startswith(BLOB_PATH):
+        return "application/octet-stream"
+    if method == "POST" and path == BLOB_STREAM_PATH:
+        return blobstream.MEDIA_TYPE
+    return None
 
 
 def _blob_upload_problem(

@@ -17,17 +17,6 @@ from cairn.server.services import artifacts, collections, linked, projects
 from cairn.server.services.artifacts import FileView
 
 
-def _find_file(s: Session, version_id: int | ScalarSelect[int], sha256: str) -> FileView | None:
-    row = s.execute(
-        select(ArtifactFile.path, Blob.md5, Blob.size)
-        .join(Blob, Blob.id == ArtifactFile.blob_id)
-        .where(ArtifactFile.version_id == version_id, Blob.sha256 == sha256)
-        .order_by(ArtifactFile.path)
-        .limit(1)
-    ).first()
-    return None if row is None else FileView(row[0], sha256, row[1], row[2])
-
-
 def _find_files(
     s: Session, version_id: int | ScalarSelect[int], digests: Sequence[str]
 ) -> dict[str, FileView]:
@@ -54,13 +43,6 @@ def _in_order(found: dict[str, FileView], wanted: list[str], shown: str) -> list
         if sha256 not in found:
             raise NotFoundError(f"file {sha256} not found in {shown}")
     return [found[sha256] for sha256 in wanted]
-
-
-def _file(s: Session, version_id: int, sha256: str, shown: str) -> FileView:
-    found = _find_file(s, version_id, sha256)
-    if found is None:
-        raise NotFoundError(f"file {sha256} not found in {shown}")
-    return found
 
 
 def _logged_version(project_id: int, name: str, selector: Selector) -> ScalarSelect[int]:
@@ -113,11 +95,7 @@ def linked_file(
     sha256: str,
 ) -> FileView:
     """A file of a linked version; restricted viewers see manifests but get 404 on bytes."""
-    sha256_digest(sha256)
-    version_id, shown = _downloadable_linked(
-        s, actor, org_name, registry_name, collection_name, selector, sha256
-    )
-    return _file(s, version_id, sha256, shown)
+    return linked_files(s, actor, org_name, registry_name, collection_name, selector, [sha256])[0]
 
 
 def linked_files(
@@ -149,13 +127,7 @@ def logged_file(
 ) -> FileView:
     """A file of a logged version in a project the caller can read (one query once the
     project's access is checked)."""
-    sha256_digest(sha256)
-    shown = f"{entity_name}/{project_name}/{name}:{selector}"
-    project = projects.get(s, actor, entity_name, project_name)
-    found = _find_file(s, _logged_version(project.project.id, name, selector), sha256)
-    if found is not None:
-        return found
-    raise _logged_absence(s, project.project.id, name, selector, sha256, shown)
+    return logged_files(s, actor, entity_name, project_name, name, selector, [sha256])[0]
 
 
 def _logged_absence(

@@ -233,7 +233,7 @@ class Recorder:
             self._busy = True
         if not leads:
             mine[0].turn.wait()
-        while not mine[-1].finished:  # a transaction may have taken only the first of them
+        if not mine[0].finished:  # queued together, so the next transaction takes them all
             self._lead()
         for pending in mine:
             if pending.error is not None:
