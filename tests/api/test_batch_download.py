@@ -43,6 +43,7 @@ def parse(body: bytes) -> list[tuple[str, bytes]]:
     while at < len(body):
         end = body.index(b"\n", at) + 1
         digest, size = blobstream.parse_header(body[at:end])
+        assert digest is not None, "downloads name the digest first"
         data = body[end : end + size]
         assert len(data) == size, "a short record"
         out.append((digest, data))

@@ -13,6 +13,7 @@ from cairn.server.api.blobs import BATCH_FINISHING_BYTES, FEED_BYTES
 from cairn.server.blobs.local import LocalBlobStore
 from cairn.server.domain import blobstream
 from cairn.server.http.deps import AppState
+from cairn.server.http.middleware import _blob_upload_problem
 from tests.conftest import auth
 
 STREAM = "application/vnd.cairn.blobs"
@@ -176,8 +177,25 @@ def test_the_edge_wants_a_blob_stream_of_a_declared_length(
 def test_a_stream_over_the_file_cap_is_refused_before_reading_it(
     app_client: httpx.Client, admin_key: str, state: AppState
 ) -> None:
-    response = post(app_client, admin_key, record(b"abc"), length=state.settings.max_blob_bytes + 1)
+    over = state.settings.max_blob_bytes + blobstream.RECORD_FRAMING + 1
+    response = post(app_client, admin_key, record(b"abc"), length=over)
     assert response.status_code == 413, response.text
+
+
+def test_a_file_of_the_cap_size_fits_in_a_stream_of_its_own() -> None:
+    """The edge allows one record's framing beyond the cap: the SDK sends a new large file
+    alone in a stream (`- <size>`, bytes, digest), which PUT would take as well."""
+    cap = 1000
+    one_file = len(blobstream.header(None, cap)) + cap + blobstream.TRAILER
+    for media, length, allowed in [
+        (STREAM, one_file, True),
+        (STREAM, cap + blobstream.RECORD_FRAMING + 1, False),
+        ("application/octet-stream", cap, True),
+        ("application/octet-stream", cap + 1, False),
+    ]:
+        headers = {b"content-type": media.encode(), b"content-length": str(length).encode()}
+        problem = _blob_upload_problem(headers, cap, media)
+        assert (None if allowed else 413) == (problem and problem[0]), (media, length, problem)
 
 
 def test_strangers_cannot_send_blob_streams(app_client: httpx.Client, state: AppState) -> None:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 import cairn
-from cairn.client import _transfer
+from cairn.client import _upload
 from tests.client.artifacts_support import record, sha256, stored, uploads, write
 
 FILES = 20
@@ -39,7 +39,7 @@ def test_batches_ask_for_and_send_each_digest_once(
     app_client: httpx.Client,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_transfer, "MISSING_BATCH", 3)
+    monkeypatch.setattr(_upload, "MISSING_BATCH", 3)
     api.create_team("team")
     art = cairn.Artifact("many", type="dataset")
     art.add_dir(folder)
@@ -64,8 +64,8 @@ def test_a_failed_upload_stops_the_others_and_commits_nothing(
     app_client: httpx.Client,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_transfer, "TRANSFER_WORKERS", 1)
-    monkeypatch.setattr(_transfer, "STREAM_FILES", 1)
+    monkeypatch.setattr(_upload, "TRANSFER_WORKERS", 1)
+    monkeypatch.setattr(_upload, "STREAM_FILES", 1)
     attempted: list[str] = []
 
     def fail_second_put(request: httpx.Request) -> None:
@@ -92,9 +92,12 @@ def test_large_files_go_one_per_request_and_small_ones_in_blob_streams(
     app_client: httpx.Client,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_transfer, "STREAMED_FILE_BYTES", 1000)
-    monkeypatch.setattr(_transfer, "STREAM_FILES", 3)
+    """Large files of a shared size are hashed first and PUT one by one; a large file of a
+    size of its own goes alone in a stream, its digest after its bytes."""
+    monkeypatch.setattr(_upload, "STREAMED_FILE_BYTES", 1000)
+    monkeypatch.setattr(_upload, "STREAM_FILES", 3)
     write(folder / "large.bin", b"L" * 5000)
+    twins = [write(folder / f"twin-{c}.bin", c.encode() * 3000) for c in "ab"]
     api.create_team("team")
     art = cairn.Artifact("mixed", type="dataset")
     art.add_dir(folder)
@@ -103,9 +106,16 @@ def test_large_files_go_one_per_request_and_small_ones_in_blob_streams(
     version = api.log_artifact(art, "team/data")
     singles = [r for r in requests if r.method == "PUT" and "/blobs/" in r.url.path]
     streams = [r for r in uploads(requests) if r.url.path.endswith("/blobs/batch")]
-    assert [r.url.path.rsplit("/", 1)[-1] for r in singles] == [sha256(b"L" * 5000)]
-    assert len(streams) == -(-DISTINCT // 3), "small files in streams of at most 3"
+    assert sorted(r.url.path.rsplit("/", 1)[-1] for r in singles) == sorted(
+        sha256(p.read_bytes()) for p in twins
+    )
+    alone = [r for r in streams if r.content.startswith(b"- 5000\n")]
+    assert [r.content for r in alone] == [
+        b"- 5000\n" + b"L" * 5000 + sha256(b"L" * 5000).encode() + b"\n"
+    ]
+    assert len(streams) == 1 + -(-DISTINCT // 3), "small files in streams of at most 3"
     assert sorted(acknowledged) == sorted({f.sha256 for f in version.files})
+    assert sha256(b"L" * 5000) not in _asked(requests), "sent without asking"
 
 
 @pytest.mark.parametrize("refuses", ["every stream", "streams with files"])
@@ -142,3 +152,137 @@ def test_a_server_without_blob_streams_gets_one_request_per_file(
     probes = [r for r in sent if r.headers["content-length"] == "0"]
     assert len(probes) == 1, "the server is asked once per push"
     assert (len(sent) > 1) == (refuses == "streams with files")
+
+
+def _artifact(name: str, folder: Path) -> cairn.Artifact:
+    art = cairn.Artifact(name, type="dataset")
+    art.add_dir(folder)
+    return art
+
+
+def _headers_sent(requests: list[httpx.Request]) -> list[bytes]:
+    """The record header lines of every blob stream among ``requests`` (small streams only)."""
+    lines: list[bytes] = []
+    for request in uploads(requests):
+        if request.url.path.endswith("/blobs/batch"):
+            lines += [
+                line + b"\n"
+                for line in request.content.split(b"\n")
+                if line.startswith(b"- ") or (len(line) > 65 and line[64:65] == b" ")
+            ]
+    return lines
+
+
+def test_files_of_a_size_of_their_own_are_sent_while_they_are_hashed(
+    api: cairn.Api, tmp_path: Path, app_client: httpx.Client
+) -> None:
+    """No other file of the push and nothing the caller sent has their size: they cannot be
+    on the server, so they go without being hashed first or asked for, digest after bytes."""
+    folder = tmp_path / "sizes"
+    files = [write(folder / f"f{n}.txt", "x" * n) for n in (1, 10, 100, 1000)]
+    api.create_team("team")
+    art = cairn.Artifact("sizes", type="dataset")
+    art.add_dir(folder)
+    requests = record(app_client)
+    acknowledged = stored(app_client)
+    version = api.log_artifact(art, "team/data")
+    digests = sorted(sha256(p.read_bytes()) for p in files)
+    assert _asked(requests) == []
+    assert sorted(_headers_sent(requests)) == sorted(
+        f"- {n}\n".encode() for n in (1, 10, 100, 1000)
+    )
+    assert sorted(acknowledged) == digests
+    assert sorted(f.sha256 for f in version.files) == digests
+    checks = [r for r in requests if r.url.path.endswith("/blobs/sizes")]
+    assert [json.loads(r.content) for r in checks] == [{"sizes": [1, 10, 100, 1000]}]
+
+
+def test_a_size_already_sent_is_hashed_and_asked_for_first(
+    api: cairn.Api, tmp_path: Path, app_client: httpx.Client
+) -> None:
+    """New content of a size the caller sent before may be on the server: hashed, asked for,
+    sent with its digest first. Identical content again sends no bytes at all."""
+    api.create_team("team")
+    first = write(tmp_path / "a" / "weights.bin", b"A" * 777)
+    api.log_artifact(_artifact("a", first.parent), "team/m")
+    second = write(tmp_path / "b" / "weights.bin", b"B" * 777)
+    requests = record(app_client)
+    acknowledged = stored(app_client)
+    api.log_artifact(_artifact("b", second.parent), "team/m")
+    assert _asked(requests) == [sha256(b"B" * 777)]
+    assert _headers_sent(requests) == [f"{sha256(b'B' * 777)} 777\n".encode()]
+    assert acknowledged == [sha256(b"B" * 777)]
+    requests.clear()
+    again = api.log_artifact(_artifact("b", second.parent), "team/m")
+    assert again.version == "v0", "identical content is the existing version"
+    assert uploads(requests) == [], "nothing is sent again"
+
+
+def test_copies_in_one_push_are_hashed_and_sent_once(
+    api: cairn.Api, tmp_path: Path, app_client: httpx.Client
+) -> None:
+    folder = tmp_path / "copies"
+    for name in ("a.bin", "b.bin"):
+        write(folder / name, b"same" * 300)
+    write(folder / "other.bin", b"x" * 55)
+    api.create_team("team")
+    requests = record(app_client)
+    acknowledged = stored(app_client)
+    api.log_artifact(_artifact("c", folder), "team/d")
+    assert _asked(requests) == [sha256(b"same" * 300)]
+    assert sorted(acknowledged) == sorted([sha256(b"same" * 300), sha256(b"x" * 55)])
+
+
+@pytest.mark.parametrize("status", [404, 405])
+def test_a_server_without_blob_sizes_gets_every_file_hashed_first(
+    api: cairn.Api, tmp_path: Path, app_client: httpx.Client, status: int
+) -> None:
+    real = app_client._transport
+
+    class WithoutSizes(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/blobs/sizes"):
+                body = {"error": {"code": "not_found", "message": "no such route"}}
+                return httpx.Response(status, json=body)
+            return real.handle_request(request)
+
+    folder = tmp_path / "old"
+    files = [write(folder / f"f{n}.txt", "z" * n) for n in (3, 30, 300)]
+    api.create_team("team")
+    app_client._transport = WithoutSizes()
+    try:
+        requests = record(app_client)
+        version = api.log_artifact(_artifact("o", folder), "team/d")
+    finally:
+        app_client._transport = real
+    digests = sorted(sha256(p.read_bytes()) for p in files)
+    assert sorted(_asked(requests)) == digests
+    assert not any(line.startswith(b"- ") for line in _headers_sent(requests))
+    assert sorted(f.sha256 for f in version.files) == digests
+
+
+def test_an_answer_naming_other_files_than_were_sent_fails_the_push(
+    api: cairn.Api, tmp_path: Path, app_client: httpx.Client
+) -> None:
+    real = app_client._transport
+
+    class Lying(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            response = real.handle_request(request)
+            if not request.url.path.endswith("/blobs/batch") or response.status_code != 201:
+                return response
+            response.read()
+            blobs = [{**b, "sha256": "0" * 64} for b in response.json()["blobs"]]
+            return httpx.Response(201, json={"blobs": blobs})
+
+    folder = tmp_path / "lie"
+    write(folder / "f.txt", "only one")
+    api.create_team("team")
+    app_client._transport = Lying()
+    try:
+        with pytest.raises(cairn.CairnError, match="other files than the stream sent"):
+            api.log_artifact(_artifact("l", folder), "team/d")
+    finally:
+        app_client._transport = real
+    with pytest.raises(cairn.NotFoundError):
+        api.artifact_versions("team/d/l")

@@ -19,7 +19,7 @@ from cairn.client._manifest import (
 from cairn.client._records import without_none
 from cairn.client._refs import logged_parts, parse_ref
 from cairn.client._session import Session, api_path
-from cairn.client._transfer import push_files
+from cairn.client._upload import push_files
 from cairn.client._versions import LinkedVersion, Version
 
 StrPath = str | os.PathLike[str]

@@ -45,6 +45,13 @@ def missing(body: schemas.MissingIn, caller: Caller, db: Db) -> schemas.MissingO
     return schemas.MissingOut(missing=uploads.missing(db, caller, wanted))
 
 
+@router.post("/blobs/sizes", response_model=schemas.SizesOut)
+def sizes(body: schemas.SizesIn, caller: Caller, db: Db) -> schemas.SizesOut:
+    """Which of these sizes a blob this caller sent has: a file of any other size is
+    certainly missing, so it can be sent in a blob stream while it is hashed."""
+    return schemas.SizesOut(sent=uploads.sent_sizes(db, caller, body.sizes))
+
+
 def _blob_out(sha256: str, size: int, md5: str, created: bool) -> dict[str, Any]:
     """A stored blob as the API answers it (schemas.BlobOut)."""
     return {"sha256": sha256, "size": size, "md5": md5, "created": created}
@@ -143,13 +150,15 @@ async def upload_batch(request: Request, caller: Caller, state: State) -> JSONRe
 
 class _StreamReceiver:
     """Splits a blob stream into files: each is fed to its own BlobSink, one thread job at a
-    time, then finished and recorded on the upload threads while the following ones arrive."""
+    time, then finished (once its digest is known: in its header, or in the trailer after its
+    bytes) and recorded on the upload threads while the following ones arrive."""
 
     def __init__(self, state: AppState, caller: Principal) -> None:
         self._state = state
         self._caller = caller
         self._loop = asyncio.get_running_loop()
         self._header = bytearray()
+        self._trailer = bytearray()
         self._files = 0
         self._sink: uploads.BlobSink | None = None
         self._left = 0
@@ -174,6 +183,11 @@ class _StreamReceiver:
                 self._left -= n
                 data = data[n:]
             if self._left == 0:
+                sink = self._sink
+                if not sink.declared:
+                    data = self._read_trailer(sink, data)
+                    if not sink.declared:
+                        continue
                 await self._finish_file()
             elif self._batched >= FEED_BYTES:
                 await self._feed()
@@ -198,9 +212,18 @@ class _StreamReceiver:
             self._state.blobs, sha256, size, self._state.settings.max_blob_bytes
         )
         self._left = size
-        if size == 0:
+        if size == 0 and self._sink.declared:
             await self._finish_file()
         return data[end + 1 :]
+
+    def _read_trailer(self, sink: uploads.BlobSink, data: memoryview) -> memoryview:
+        """Collect the sha256 line after a `- <size>` record's bytes; declare it once whole."""
+        take = blobstream.TRAILER - len(self._trailer)
+        self._trailer += data[:take]
+        if len(self._trailer) == blobstream.TRAILER:
+            sink.declare(blobstream.parse_trailer(bytes(self._trailer)))
+            self._trailer.clear()
+        return data[take:]
 
     async def _feed(self) -> None:
         assert self._sink is not None

@@ -237,7 +237,7 @@ class RegistryMemberOut(Response):
 
 class BlobRef(Request):
     sha256: str = Field(min_length=64, max_length=64)
-    size: int = Field(ge=0, le=1 << 50)
+    size: int = Field(ge=0, le=1 << 50, strict=True)
 
 
 class MissingIn(Request):
@@ -246,6 +246,14 @@ class MissingIn(Request):
 
 class MissingOut(Response):
     missing: list[str]
+
+
+class SizesIn(Request):
+    sizes: list[Annotated[int, Field(ge=0, le=1 << 50, strict=True)]] = Field(max_length=10_000)
+
+
+class SizesOut(Response):
+    sent: list[int]
 
 
 class BlobOut(Response):

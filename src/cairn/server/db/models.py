@@ -241,7 +241,7 @@ class Blob(Base):
     __table_args__ = (AUTOINCREMENT,)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
     md5: Mapped[str] = mapped_column(String(32))
-    size: Mapped[int] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(BigInteger, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -1,4 +1,4 @@
-"""The blob stream: many files' bytes in one body, each after a `<sha256> <size>` line."""
+"""The blob stream: many files' bytes in one body, each with a `<sha256> <size>` line."""
 
 from __future__ import annotations
 
@@ -7,25 +7,45 @@ import re
 from cairn.server.domain.errors import ValidationError
 
 MEDIA_TYPE = "application/vnd.cairn.blobs"
-# 64 hex digits, a space, at most 20 decimal digits, a line feed.
+# 64 hex digits (or "-"), a space, at most 20 decimal digits, a line feed.
 MAX_HEADER = 64 + 1 + 20 + 1
+# A record whose header is `- <size>` is followed, after its bytes, by a `<sha256>` line:
+# a sender that hashes while it sends names the digest once it knows it.
+TRAILER = 64 + 1
+# The most bytes a record adds to its file's: a stream holding one file of the size cap fits
+# within the cap plus this.
+RECORD_FRAMING = MAX_HEADER + TRAILER
 # Files one upload stream may carry: each costs the server a file and an fsync, so one
 # request must not stand for unbounded work (the same bound as a /blobs/missing check).
 MAX_FILES = 10_000
-_HEADER = re.compile(rb"([0-9a-f]{64}) (0|[1-9][0-9]{0,19})\n")
+_HEADER = re.compile(rb"([0-9a-f]{64}|-) (0|[1-9][0-9]{0,19})\n")
+_TRAILER = re.compile(rb"[0-9a-f]{64}\n")
 
 
-def header(sha256: str, size: int) -> bytes:
-    """The line that precedes a record's bytes."""
-    return f"{sha256} {size}\n".encode("ascii")
+def header(sha256: str | None, size: int) -> bytes:
+    """The line that precedes a record's bytes (``None``: the digest follows them)."""
+    return f"{sha256 or '-'} {size}\n".encode("ascii")
 
 
-def parse_header(line: bytes) -> tuple[str, int]:
-    """``(sha256, size)`` of one header line, its line feed included; anything else is refused."""
+def parse_header(line: bytes) -> tuple[str | None, int]:
+    """``(sha256, size)`` of one header line, its line feed included, the sha256 ``None`` when
+    it follows the bytes; anything else is refused."""
     match = _HEADER.fullmatch(line)
     if match is None:
         raise ValidationError(
-            "a blob stream record starts with '<sha256> <size>' and a line feed "
+            "a blob stream record starts with '<sha256> <size>' (or '- <size>', the sha256 "
+            "then following the bytes on a line of its own) and a line feed "
             "(64 lower-case hex digits, a space, a decimal size)"
         )
-    return match.group(1).decode("ascii"), int(match.group(2))
+    digest = match.group(1).decode("ascii")
+    return (None if digest == "-" else digest), int(match.group(2))
+
+
+def parse_trailer(line: bytes) -> str:
+    """The sha256 of a trailer line (line feed included) after a `- <size>` record's bytes."""
+    if _TRAILER.fullmatch(line) is None:
+        raise ValidationError(
+            "a '- <size>' record's bytes are followed by its sha256 (64 lower-case hex "
+            "digits) and a line feed"
+        )
+    return line[:64].decode("ascii")

@@ -91,14 +91,16 @@ def _blob_upload_problem(
     headers: dict[bytes, bytes], limit: int, media_type: str
 ) -> tuple[int, str, str] | None:
     """Blob bodies are raw bytes (one file, application/octet-stream) or a blob stream (many)
-    of a declared length (no chunked uploads), within the cap."""
+    of a declared length (no chunked uploads), within the cap (a stream: plus the framing of
+    one record, so that a file of the cap's size fits in one)."""
     ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
     if ctype != media_type.encode():
         return 415, "unsupported_media_type", f"send file bytes as {media_type}"
     length = headers.get(b"content-length")
     if length is None or not length.isdigit():
         return 411, "length_required", "a Content-Length header is required"
-    if int(length) > limit:
+    framing = blobstream.RECORD_FRAMING if media_type == blobstream.MEDIA_TYPE else 0
+    if int(length) > limit + framing:
         return 413, "payload_too_large", f"files are limited to {limit} bytes"
     return None
 

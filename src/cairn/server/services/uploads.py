@@ -38,10 +38,11 @@ class BlobSink:
     the md5 runs on a shared hashing thread while this thread computes the sha256 and writes:
     hashlib releases the GIL for large buffers, so the two digests cost the slower one's time.
     The temporary object is opened by open() or by the first bytes, whichever comes first.
+    A sink made without a digest verifies the bytes against the one declare() names later.
     """
 
-    def __init__(self, store: BlobStore, sha256: str, size: int, max_bytes: int) -> None:
-        self.sha256 = sha256_digest(sha256)
+    def __init__(self, store: BlobStore, sha256: str | None, size: int, max_bytes: int) -> None:
+        self._declared = None if sha256 is None else sha256_digest(sha256)
         if size < 0 or size > max_bytes:
             raise ValidationError(f"a file must be between 0 and {max_bytes} bytes")
         self.expected_size = size
@@ -52,6 +53,27 @@ class BlobSink:
         self._writer: BlobWriter | None = None
         self._done = False
 
+    @property
+    def sha256(self) -> str:
+        """The digest the bytes must have."""
+        if self._declared is None:
+            raise RuntimeError("this upload's digest is not declared yet")
+        return self._declared
+
+    def declare(self, sha256: str) -> None:
+        """Name the digest of a sink made without one, once its bytes have been fed."""
+        if self._declared is not None:
+            raise RuntimeError("this upload's digest is already declared")
+        self._declared = sha256_digest(sha256)
+
+    @property
+    def declared(self) -> bool:
+        """Whether the digest the bytes must have is known."""
+        return self._declared is not None
+
+    def _name(self) -> str:
+        return self._declared or "a file sent before its digest"
+
     def feed(self, chunks: Sequence[Chunk]) -> None:
         """Hash and write some chunks; more bytes than declared aborts the upload."""
         if self._done:
@@ -61,7 +83,7 @@ class BlobSink:
         if self.received > self.expected_size:
             self.abort()
             raise ValidationError(
-                f"received more than the declared {self.expected_size} bytes for {self.sha256}"
+                f"received more than the declared {self.expected_size} bytes for {self._name()}"
             )
         writer = self.open()
         md5 = None
@@ -90,9 +112,12 @@ class BlobSink:
         if self.received != self.expected_size:
             self.abort()
             raise ValidationError(
-                f"received {self.received} bytes for {self.sha256}, "
+                f"received {self.received} bytes for {self._name()}, "
                 f"declared {self.expected_size}; upload again"
             )
+        if self._declared is None:
+            self.abort()
+            raise RuntimeError("this upload's digest is not declared")
         actual = self._sha.hexdigest()
         if actual != self.sha256:
             self.abort()
@@ -260,6 +285,32 @@ class Recorder:
                     self._queue[0].turn.set()  # the next transaction is that caller's
                 else:
                     self._busy = False
+
+
+def sent_sizes(s: Session, actor: Principal, sizes: Iterable[int]) -> list[int]:
+    """Which of ``sizes`` a blob this caller sent has.
+
+    A file of any other size is certainly missing (see missing()), so the client may send it
+    while it hashes it instead of hashing it first. Like missing(), this tells a caller about
+    its own uploads only.
+    """
+    wanted = sorted(set(sizes))
+    if len(wanted) > MAX_DIGESTS_PER_CHECK:
+        raise ValidationError(f"check at most {MAX_DIGESTS_PER_CHECK} sizes at a time")
+    found: set[int] = set()
+    for start in range(0, len(wanted), 500):
+        found.update(
+            s.scalars(
+                select(Blob.size)
+                .distinct()
+                .join(BlobUpload, BlobUpload.blob_id == Blob.id)
+                .where(
+                    BlobUpload.user_id == actor.user_id,
+                    Blob.size.in_(wanted[start : start + 500]),
+                )
+            )
+        )
+    return sorted(found)
 
 
 def missing(s: Session, actor: Principal, wanted: Iterable[tuple[str, int]]) -> list[str]:

@@ -1,0 +1,282 @@
+"""Uploading files as blobs: only what the server lacks, hashed before or while it is sent."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+
+from cairn.client._blobstream import MEDIA_TYPE, TRAILER, BlobStreamError, header, trailer
+from cairn.client._errors import CairnError
+from cairn.client._progress import TransferProgress
+from cairn.client._session import Session, api_path
+from cairn.client._transfer import (
+    HASH_WORKERS,
+    TRANSFER_WORKERS,
+    Stopped,
+    file_chunks,
+    hash_file,
+    send,
+)
+
+MISSING_BATCH = 10_000
+# Files up to STREAMED_FILE_BYTES go to the server together, in blob streams of about
+# STREAM_BYTES (at most STREAM_FILES files): one request per file would cost more than
+# the bytes of a small file. Larger files get a request each.
+STREAMED_FILE_BYTES = 8 << 20
+STREAM_BYTES = 16 << 20
+STREAM_FILES = 500
+# What a server without blob streams (or /blobs/sizes) answers: no route, or a body it does
+# not take.
+OLDER_SERVER = frozenset({404, 405, 415})
+
+
+@dataclasses.dataclass(frozen=True)
+class _File:
+    """A file to send: its place in the push, and its sha256 unless it is hashed as it is sent."""
+
+    index: int
+    path: Path
+    size: int
+    sha256: str | None
+
+
+def push_files(
+    session: Session, paths: Sequence[Path], *, progress: bool | None = None
+) -> list[tuple[str, int]]:
+    """Upload the blobs of ``paths`` the server lacks; ``(sha256, size)`` of each path.
+
+    A file whose size no other file of the push has, and no blob this caller sent has
+    (``POST /blobs/sizes``), is certainly missing: it is sent at once, hashed as it is read,
+    its sha256 after its bytes, so it is read once and sent without waiting for a hash.
+    The other files are hashed first, in parallel in the background, while the main thread
+    takes the digests in order, in batches of whatever is ready, asks the server which it
+    lacks (``/blobs/missing``) and hands those to the upload threads. Each digest is asked
+    for and sent once.
+    """
+    sizes = [path.stat().st_size for path in paths]
+    unseen = _unseen(session, sizes)
+    results: list[tuple[str, int] | None] = [None] * len(paths)
+    later = [i for i in range(len(paths)) if unseen is None or not unseen[i]]
+    stop = threading.Event()
+    failed = threading.Event()
+    done = 0
+    with (
+        TransferProgress(
+            "Uploading", total_bytes=sum(sizes), total_files=len(paths), enabled=progress
+        ) as bar,
+        ThreadPoolExecutor(HASH_WORKERS) as hashers,
+        ThreadPoolExecutor(TRANSFER_WORKERS) as senders,
+    ):
+        hashing = [hashers.submit(hash_file, paths[i]) for i in later]
+        sending: list[Future[None]] = []
+        queued: list[_File] = []
+        queued_bytes = 0
+
+        @functools.cache
+        def takes_streams() -> bool:
+            return unseen is not None or _takes_blob_streams(session)
+
+        def submit(task: Callable[[], None]) -> None:
+            sending.append(senders.submit(task))
+            sending[-1].add_done_callback(lambda f: _note_failure(f, failed))
+
+        def send_file(file: _File) -> None:
+            nonlocal queued, queued_bytes
+            if file.size > STREAMED_FILE_BYTES or not takes_streams():
+                if file.sha256 is None:
+                    submit(_stream_uploader(session, [file], results, bar, stop))
+                else:
+                    submit(_uploader(session, file, bar, stop))
+                return
+            queued.append(file)
+            queued_bytes += file.size
+            if queued_bytes >= STREAM_BYTES or len(queued) >= STREAM_FILES:
+                submit(_stream_uploader(session, queued, results, bar, stop))
+                queued, queued_bytes = [], 0
+
+        def skip(size: int) -> None:
+            bar.advance(size)
+            bar.file_done()
+
+        try:
+            for i, size in enumerate(sizes):
+                if unseen is not None and unseen[i]:
+                    send_file(_File(i, paths[i], size, None))
+            asked: set[str] = set()
+            while done < len(later) and not failed.is_set():
+                ready = [hashing[done].result()]
+                while done + len(ready) < len(later) and len(ready) < MISSING_BATCH:
+                    if not hashing[done + len(ready)].done():
+                        break
+                    ready.append(hashing[done + len(ready)].result())
+                batch: dict[str, _File] = {}
+                for sha256, size in ready:
+                    index = later[done]
+                    done += 1
+                    results[index] = (sha256, size)
+                    if sha256 in asked or sha256 in batch:
+                        skip(size)
+                    else:
+                        batch[sha256] = _File(index, paths[index], size, sha256)
+                asked.update(batch)
+                missing = set(_missing(session, batch))
+                for sha256, file in batch.items():
+                    if sha256 in missing:
+                        send_file(file)
+                    else:
+                        skip(file.size)
+            if queued:
+                submit(_stream_uploader(session, queued, results, bar, stop))
+            wait(sending, return_when=FIRST_EXCEPTION)
+        finally:
+            if done < len(later) or failed.is_set():
+                stop.set()
+                for hashed in hashing:
+                    hashed.cancel()
+                for sent in sending:
+                    sent.cancel()
+    for future in sending:
+        error = None if future.cancelled() else future.exception()
+        if error is not None and not isinstance(error, Stopped):
+            raise error
+    pushed = [result for result in results if result is not None]
+    if len(pushed) != len(paths):
+        raise RuntimeError("a file was neither sent nor found on the server")
+    return pushed
+
+
+def _note_failure(future: Future[None], failed: threading.Event) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        failed.set()
+
+
+def _unseen(session: Session, sizes: Sequence[int]) -> list[bool] | None:
+    """For each file, whether it is certainly missing on the server: no other file of the
+    push and no blob this caller sent has its size. ``None`` when that cannot be told: no file
+    has a size of its own, or the server predates ``/blobs/sizes``."""
+    counts = Counter(sizes)
+    alone = sorted(size for size, n in counts.items() if n == 1)
+    if not alone:
+        return None
+    sent: set[int] = set()
+    try:
+        for start in range(0, len(alone), MISSING_BATCH):
+            body = {"sizes": alone[start : start + MISSING_BATCH]}
+            sent.update(session.request("POST", api_path("blobs", "sizes"), json=body)["sent"])
+    except CairnError as exc:
+        if exc.status in OLDER_SERVER:
+            return None
+        raise
+    return [counts[size] == 1 and size not in sent for size in sizes]
+
+
+def _missing(session: Session, blobs: Mapping[str, _File]) -> list[str]:
+    """Which of ``blobs`` the server wants from this caller."""
+    wanted = [{"sha256": sha, "size": file.size} for sha, file in blobs.items()]
+    missing: list[str] = []
+    for start in range(0, len(wanted), MISSING_BATCH):
+        body = {"blobs": wanted[start : start + MISSING_BATCH]}
+        missing += session.request("POST", api_path("blobs", "missing"), json=body)["missing"]
+    return missing
+
+
+def _takes_blob_streams(session: Session) -> bool:
+    """Whether the server takes blob streams, asked with an empty one (one small request):
+    a server without them answers 404, 405 or 415. Sending it files instead could end in a
+    cut connection, as a server may refuse a body without reading it."""
+    headers = {"Content-Type": MEDIA_TYPE, "Content-Length": "0", "Accept": "application/json"}
+    try:
+        with send(session, "POST", api_path("blobs", "batch"), headers=headers):
+            return True
+    except CairnError as exc:
+        if exc.status in OLDER_SERVER:
+            return False
+        raise
+
+
+def _stream_uploader(
+    session: Session,
+    files: Sequence[_File],
+    results: list[tuple[str, int] | None],
+    bar: TransferProgress,
+    stop: threading.Event,
+) -> Callable[[], None]:
+    """A task that sends ``files`` in one blob stream; a file without a sha256 is hashed as it
+    is read, and its digest (in ``results``) follows its bytes. A server without blob streams
+    (OLDER_SERVER) gets the files one request each."""
+    files = list(files)
+    computed: dict[int, str] = {}
+
+    def body() -> Iterator[bytes]:
+        for file in files:
+            yield header(file.sha256, file.size)
+            if file.sha256 is not None:
+                yield from file_chunks(file.path, file.size, bar, stop)
+                continue
+            digest = hashlib.sha256()
+            yield from file_chunks(file.path, file.size, bar, stop, digest)
+            computed[file.index] = digest.hexdigest()
+            yield trailer(computed[file.index])
+
+    def upload() -> None:
+        length = sum(
+            len(header(f.sha256, f.size)) + f.size + (0 if f.sha256 else TRAILER) for f in files
+        )
+        headers = {
+            "Content-Type": MEDIA_TYPE,
+            "Content-Length": str(length),
+            "Accept": "application/json",
+        }
+        try:
+            with send(
+                session, "POST", api_path("blobs", "batch"), headers=headers, content=body()
+            ) as response:
+                response.read()
+                stored = [blob["sha256"] for blob in response.json()["blobs"]]
+        except CairnError as exc:
+            if exc.status not in OLDER_SERVER:
+                raise
+            bar.advance(-sum(f.size for f in files))  # nothing was kept: send again
+            for file in files:
+                sha256 = file.sha256 or hash_file(file.path)[0]
+                results[file.index] = (sha256, file.size)
+                _uploader(session, dataclasses.replace(file, sha256=sha256), bar, stop)()
+            return
+        sent = [file.sha256 or computed[file.index] for file in files]
+        if stored != sent:
+            raise BlobStreamError("the server's answer names other files than the stream sent")
+        for file, sha256 in zip(files, sent, strict=True):
+            results[file.index] = (sha256, file.size)
+            bar.file_done()
+
+    return upload
+
+
+def _uploader(
+    session: Session, file: _File, bar: TransferProgress, stop: threading.Event
+) -> Callable[[], None]:
+    """A task that streams one file, whose sha256 is known, with its Content-Length."""
+    assert file.sha256 is not None
+
+    def upload() -> None:
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(file.size),
+            "Accept": "application/json",
+        }
+        with send(
+            session,
+            "PUT",
+            api_path("blobs", str(file.sha256)),
+            headers=headers,
+            content=file_chunks(file.path, file.size, bar, stop),
+        ):
+            bar.file_done()
+
+    return upload
