@@ -16,6 +16,7 @@ from cairn.client._errors import (
     ServerError,
     error_from_response,
 )
+from cairn.client._network import transport
 
 API_PREFIX = "/api/v1"
 DEFAULT_TIMEOUT = 30.0
@@ -54,7 +55,9 @@ class Session:
         self.api_key = settings.api_key
         self._organization = settings.organization
         self._owns_client = client is None
-        self._client = client or httpx.Client(base_url=settings.base_url, timeout=timeout)
+        self._client = client or httpx.Client(
+            base_url=settings.base_url, timeout=timeout, transport=transport()
+        )
         injected_origin = str(self._client.base_url).rstrip("/")
         self._origin = injected_origin if self._client.base_url.host else settings.base_url
         self._user_agent = _user_agent()
