@@ -7,7 +7,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -95,6 +95,11 @@ def run_parallel(
             stop.set()
             for future in futures:
                 future.cancel()
+    raise_failure(futures)
+
+
+def raise_failure(futures: Iterable[Future[None]]) -> None:
+    """Raise the error of the first ended task that failed (not one merely stopped)."""
     for future in futures:
         error = None if future.cancelled() else future.exception()
         if error is not None and not isinstance(error, Stopped):

@@ -18,9 +18,9 @@ from cairn.client._session import Session, api_path
 from cairn.client._transfer import (
     HASH_WORKERS,
     TRANSFER_WORKERS,
-    Stopped,
     file_chunks,
     hash_file,
+    raise_failure,
     send,
 )
 
@@ -141,10 +141,7 @@ def push_files(
                     hashed.cancel()
                 for sent in sending:
                     sent.cancel()
-    for future in sending:
-        error = None if future.cancelled() else future.exception()
-        if error is not None and not isinstance(error, Stopped):
-            raise error
+    raise_failure(sending)
     pushed = [result for result in results if result is not None]
     if len(pushed) != len(paths):
         raise RuntimeError("a file was neither sent nor found on the server")
