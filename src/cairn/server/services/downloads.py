@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.orm import Session
@@ -38,10 +38,14 @@ def _distinct(digests: Sequence[str]) -> list[str]:
     return [sha256_digest(d) for d in dict.fromkeys(digests)]
 
 
-def _in_order(found: dict[str, FileView], wanted: list[str], shown: str) -> list[FileView]:
+def _in_order(
+    found: dict[str, FileView], wanted: list[str], absent: Callable[[str], NotFoundError]
+) -> list[FileView]:
+    """The files of ``wanted`` in its order; ``absent(sha256)`` is raised for the first one
+    the version lacks."""
     for sha256 in wanted:
         if sha256 not in found:
-            raise NotFoundError(f"file {sha256} not found in {shown}")
+            raise absent(sha256)
     return [found[sha256] for sha256 in wanted]
 
 
@@ -113,7 +117,8 @@ def linked_files(
     version_id, shown = _downloadable_linked(
         s, actor, org_name, registry_name, collection_name, selector, wanted[0]
     )
-    return _in_order(_find_files(s, version_id, wanted), wanted, shown)
+    found = _find_files(s, version_id, wanted)
+    return _in_order(found, wanted, lambda d: NotFoundError(f"file {d} not found in {shown}"))
 
 
 def logged_file(
@@ -156,9 +161,8 @@ def logged_files(
     check, then one query for them all; 404 naming the first digest the version lacks."""
     wanted = _distinct(digests)
     shown = f"{entity_name}/{project_name}/{name}:{selector}"
-    project = projects.get(s, actor, entity_name, project_name)
-    found = _find_files(s, _logged_version(project.project.id, name, selector), wanted)
-    absent = next((d for d in wanted if d not in found), None)
-    if absent is not None:
-        raise _logged_absence(s, project.project.id, name, selector, absent, shown)
-    return [found[d] for d in wanted]
+    project_id = projects.get(s, actor, entity_name, project_name).project.id
+    found = _find_files(s, _logged_version(project_id, name, selector), wanted)
+    return _in_order(
+        found, wanted, lambda d: _logged_absence(s, project_id, name, selector, d, shown)
+    )
