@@ -186,12 +186,19 @@ class _Fetcher:
 
     def fetch(self, blob: _Blob) -> None:
         """Make every target of ``blob`` hold its bytes, transferring them at most once."""
-        pending = [t for t in blob.targets if not _holds(t, blob.sha256, blob.size)]
-        if pending and not self._from_cache(blob, pending):
+        pending = self._still_needed(blob)
+        if pending:
             self._fetch_alone(blob, pending)
-        elif not pending:
-            self.bar.advance(blob.size)
         self._done(blob)
+
+    def _still_needed(self, blob: _Blob) -> list[Path]:
+        """The targets of ``blob`` that need a transfer: none when every one already holds
+        its bytes or the cache supplied them (the progress bar then counts them)."""
+        pending = [t for t in blob.targets if not _holds(t, blob.sha256, blob.size)]
+        if not pending:
+            self.bar.advance(blob.size)
+            return []
+        return [] if self._from_cache(blob, pending) else pending
 
     def fetch_batch(self, batch_path: str, blobs: Sequence[_Blob]) -> None:
         """``fetch`` for many blobs, transferring those still needed in one request (those
@@ -200,17 +207,13 @@ class _Fetcher:
         wanted: dict[str, tuple[_Blob, list[Path]]] = {}
         for blob in blobs:
             check_stop(self.stop)
-            pending = [t for t in blob.targets if not _holds(t, blob.sha256, blob.size)]
-            if not pending:
-                self.bar.advance(blob.size)
-                self._done(blob)
-            elif self._from_cache(blob, pending):
-                self._done(blob)
-            elif (self.base / PARTIAL_DIR / blob.sha256).is_file():
-                self._fetch_alone(blob, pending)
-                self._done(blob)
-            else:
+            pending = self._still_needed(blob)
+            if pending and not (self.base / PARTIAL_DIR / blob.sha256).is_file():
                 wanted[blob.sha256] = (blob, pending)
+                continue
+            if pending:
+                self._fetch_alone(blob, pending)
+            self._done(blob)
         if wanted:
             self._receive_batch(batch_path, wanted)
         for blob, pending in wanted.values():  # what the batch left: alone, as precisely
@@ -354,23 +357,49 @@ class _Fetcher:
     ) -> int:
         """Write the body piece by piece as received (no joining copy) while the hasher takes
         it in batches; returns the bytes then held, stopping once past ``size``."""
-        batch: list[bytes] = []
-        batched = 0
+        taking = _Taking(out, hasher, self.bar)
         for piece in response.iter_bytes():
             check_stop(self.stop)
             received += len(piece)
             if received > size:
                 break
-            out.write(piece)
-            batch.append(piece)
-            batched += len(piece)
-            if batched >= HASH_BATCH:
-                hasher.feed(batch)
-                self.bar.advance(batched)
-                batch, batched = [], 0
-        hasher.feed(batch)
-        self.bar.advance(batched)
+            taking.take(piece)
+        taking.flush()
         return received
+
+
+class _Taking:
+    """Received bytes on their way: written as they come, hashed in batches of HASH_BATCH,
+    counted on the progress bar once handed to the hasher."""
+
+    def __init__(
+        self, out: FileWriter, hasher: BackgroundHasher | InlineHasher, bar: TransferProgress
+    ) -> None:
+        self.out = out
+        self.hasher = hasher
+        self.bar = bar
+        self.batch: list[bytes] = []
+        self.batched = 0
+        self.received = 0
+
+    def take(self, piece: bytes) -> None:
+        """Write ``piece`` now; hash it with the next full batch."""
+        self.out.write(piece)
+        self.received += len(piece)
+        self.batch.append(piece)
+        self.batched += len(piece)
+        if self.batched >= HASH_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand the batch to the hasher and count it on the bar."""
+        self.hasher.feed(self.batch)
+        self.bar.advance(self.batched)
+        self.batch, self.batched = [], 0
+
+    def counted(self) -> int:
+        """The bytes already counted on the progress bar."""
+        return self.received - self.batched
 
 
 class _BatchSink:
@@ -382,47 +411,29 @@ class _BatchSink:
         self.wanted = wanted
         self.sha256 = ""
         self.path: Path | None = None
-        self.out: FileWriter | None = None
-        self.hasher: BackgroundHasher | InlineHasher | None = None
-        self.batch: list[bytes] = []
-        self.batched = 0
-        self.received = 0
+        self.taking: _Taking | None = None
 
     def begin(self, sha256: str, size: int) -> None:
         self.sha256 = sha256
         self.path = self.fetcher._partials() / f"{sha256}.{uuid.uuid4().hex}"
         # around the page cache: for many small files its cost, not the disk, is the limit
-        self.out = FileWriter(self.path, mode=0o666)
-        self.hasher = hasher_for(size)
-        self.batch, self.batched, self.received = [], 0, 0
+        self.taking = _Taking(FileWriter(self.path, mode=0o666), hasher_for(size), self.fetcher.bar)
 
     def data(self, piece: bytes) -> None:
         check_stop(self.fetcher.stop)
-        assert self.out is not None
-        self.out.write(piece)
-        self.received += len(piece)
-        self.batch.append(piece)
-        self.batched += len(piece)
-        if self.batched >= HASH_BATCH:
-            self._feed()
-
-    def _feed(self) -> None:
-        assert self.hasher is not None
-        self.hasher.feed(self.batch)
-        self.fetcher.bar.advance(self.batched)
-        self.batch, self.batched = [], 0
+        assert self.taking is not None
+        self.taking.take(piece)
 
     def end(self) -> None:
-        assert self.out is not None
-        assert self.hasher is not None
-        self._feed()
-        self.out.finish()
-        self.out.close()
-        self.out = None
+        taking, self.taking = self.taking, None
+        assert taking is not None
+        taking.flush()
+        taking.out.finish()
+        taking.out.close()
+        digest = taking.hasher.hexdigest()
         blob, pending = self.wanted[self.sha256]
-        digest = self.hasher.hexdigest()
-        self.hasher = None
-        if digest != blob.sha256 or self.received != blob.size:
+        if digest != blob.sha256 or taking.received != blob.size:
+            self.taking = taking  # close() takes back its progress and removes the file
             raise BlobStreamError(f"the bytes received for {blob.names[0]!r} do not match")
         path, self.path = self.path, None
         assert path is not None
@@ -432,13 +443,11 @@ class _BatchSink:
 
     def close(self) -> None:
         """Throw away a record left unfinished, and take back the progress it made."""
-        if self.hasher is not None:
-            self.hasher.__exit__(None, None, None)
-            self.hasher = None
-        if self.out is not None:
-            self.out.close()
-            self.out = None
+        if self.taking is not None:
+            taking, self.taking = self.taking, None
+            taking.hasher.__exit__(None, None, None)
+            taking.out.close()
+            self.fetcher.bar.advance(-taking.counted())
         if self.path is not None:
             remove(self.path)
             self.path = None
-            self.fetcher.bar.advance(self.batched - self.received)
