@@ -1,4 +1,4 @@
-"""Blob streams: records of ``<sha256> <size>`` LF and exactly that many bytes (docs/api.md)."""
+"""The SDK's side of blob streams: its strict reader; the writer is cairn._blobformat's."""
 
 from __future__ import annotations
 
@@ -6,13 +6,21 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
+from cairn._blobformat import MAX_HEADER, MEDIA_TYPE, TRAILER, header, trailer
 from cairn.client._errors import CairnError
 
-MEDIA_TYPE = "application/vnd.cairn.blobs"
-# 64 hex digits, a space, at most 20 decimal digits, a line feed.
-MAX_HEADER = 64 + 1 + 20 + 1
-# The sha256 line after the bytes of a record sent while it was hashed (`- <size>` header).
-TRAILER = 64 + 1
+__all__ = [
+    "MAX_HEADER",
+    "MEDIA_TYPE",
+    "TRAILER",
+    "BlobStreamError",
+    "RecordSink",
+    "header",
+    "parse_header",
+    "read_stream",
+    "trailer",
+]
+
 _HEADER = re.compile(rb"([0-9a-f]{64}) (0|[1-9][0-9]{0,19})\n")
 
 
@@ -33,17 +41,6 @@ class RecordSink(Protocol):
 
     def end(self) -> None:
         """The current record's bytes are complete."""
-
-
-def header(sha256: str | None, size: int) -> bytes:
-    """The line that precedes a record's bytes; ``None`` for a record sent while it is hashed,
-    whose sha256 follows its bytes (``trailer``). Servers send only records with a digest."""
-    return f"{sha256 or '-'} {size}\n".encode("ascii")
-
-
-def trailer(sha256: str) -> bytes:
-    """The line after the bytes of a record whose header has no digest."""
-    return f"{sha256}\n".encode("ascii")
 
 
 def parse_header(line: bytes) -> tuple[str, int]:

@@ -1,17 +1,23 @@
-"""The blob stream: many files' bytes in one body, each with a `<sha256> <size>` line."""
+"""Blob stream rules on the server: header and trailer parsing, limits (cairn._blobformat)."""
 
 from __future__ import annotations
 
 import re
 
+from cairn._blobformat import MAX_HEADER, MEDIA_TYPE, TRAILER, header
 from cairn.server.domain.errors import ValidationError
 
-MEDIA_TYPE = "application/vnd.cairn.blobs"
-# 64 hex digits (or "-"), a space, at most 20 decimal digits, a line feed.
-MAX_HEADER = 64 + 1 + 20 + 1
-# A record whose header is `- <size>` is followed, after its bytes, by a `<sha256>` line:
-# a sender that hashes while it sends names the digest once it knows it.
-TRAILER = 64 + 1
+__all__ = [
+    "MAX_FILES",
+    "MAX_HEADER",
+    "MEDIA_TYPE",
+    "RECORD_FRAMING",
+    "TRAILER",
+    "header",
+    "parse_header",
+    "parse_trailer",
+]
+
 # The most bytes a record adds to its file's: a stream holding one file of the size cap fits
 # within the cap plus this.
 RECORD_FRAMING = MAX_HEADER + TRAILER
@@ -20,11 +26,6 @@ RECORD_FRAMING = MAX_HEADER + TRAILER
 MAX_FILES = 10_000
 _HEADER = re.compile(rb"([0-9a-f]{64}|-) (0|[1-9][0-9]{0,19})\n")
 _TRAILER = re.compile(rb"[0-9a-f]{64}\n")
-
-
-def header(sha256: str | None, size: int) -> bytes:
-    """The line that precedes a record's bytes (``None``: the digest follows them)."""
-    return f"{sha256 or '-'} {size}\n".encode("ascii")
 
 
 def parse_header(line: bytes) -> tuple[str | None, int]:
