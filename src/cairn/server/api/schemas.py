@@ -10,9 +10,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 
 class Request(BaseModel):
-    """Base of request bodies: unknown fields are refused (no mass assignment), no NUL text."""
+    """Base of request bodies: unknown fields are refused (no mass assignment), no NUL text,
+    and every value must have its JSON type (strict: `true` is not 1, "1" is not 1)."""
 
-    model_config = ConfigDict(extra="forbid", str_max_length=65_536)
+    model_config = ConfigDict(extra="forbid", str_max_length=65_536, strict=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -237,7 +238,7 @@ class RegistryMemberOut(Response):
 
 class BlobRef(Request):
     sha256: str = Field(min_length=64, max_length=64)
-    size: int = Field(ge=0, le=1 << 50, strict=True)
+    size: int = Field(ge=0, le=1 << 50)
 
 
 class MissingIn(Request):
@@ -249,7 +250,7 @@ class MissingOut(Response):
 
 
 class SizesIn(Request):
-    sizes: list[Annotated[int, Field(ge=0, le=1 << 50, strict=True)]] = Field(max_length=10_000)
+    sizes: list[Annotated[int, Field(ge=0, le=1 << 50)]] = Field(max_length=10_000)
 
 
 class SizesOut(Response):
