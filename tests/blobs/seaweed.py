@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import socket
 import subprocess
@@ -28,6 +29,8 @@ STOP_SECONDS = 1.0
 START_ATTEMPTS = 3
 # SeaweedFS always puts its gRPC Unix sockets here, whatever TMPDIR says.
 GRPC_SOCKET = "/tmp/seaweedfs-{role}-grpc-{port}.sock"
+ACCESS_KEY = "cairn-test"
+SECRET_KEY = "cairn-test-secret"
 
 
 class SeaweedStartError(RuntimeError):
@@ -168,6 +171,18 @@ def _launch(folder: Path) -> tuple[_Weed, S3Server]:
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
     ]
+    # Requests must be signed with the test credentials, as on any real S3: an unsigned or
+    # forged request (a tampered presigned URL, say) is refused, not served.
+    identities = [
+        {
+            "name": ACCESS_KEY,
+            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }
+    ]
+    config = folder / "s3-identities.json"
+    config.write_text(json.dumps({"identities": identities}))
+    args.append(f"-s3.config={config}")
     grpc = {"master": master_grpc, "volume": volume_grpc, "filer": filer_grpc, "s3": s3_grpc}
     log_path = folder / "weed.log"
     with open(log_path, "wb") as log:
@@ -175,7 +190,7 @@ def _launch(folder: Path) -> tuple[_Weed, S3Server]:
             args, cwd=folder, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
         )
     weed = _Weed(proc, [Path(GRPC_SOCKET.format(role=r, port=p)) for r, p in grpc.items()])
-    server = S3Server(f"http://127.0.0.1:{s3}", "cairn-test", "cairn-test-secret", "cairn-test")
+    server = S3Server(f"http://127.0.0.1:{s3}", ACCESS_KEY, SECRET_KEY, "cairn-test")
     try:
         _make_bucket(server.client(), server.bucket, proc)
     except SeaweedStartError as err:

@@ -241,3 +241,49 @@ def test_the_first_failure_stops_the_other_transfers() -> None:
     with pytest.raises(ValueError, match="boom"):
         run_parallel([long_transfer, fail, long_transfer], stop)
     assert saw_stop.is_set()
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["file:///etc/passwd", "javascript:alert(1)", "ftp://bucket.example/blob", "/relative/path"],
+)
+def test_a_download_redirected_anywhere_but_http_is_refused(sandbox: Path, location: str) -> None:
+    server = FakeServer(
+        [entry("a.bin")], body=lambda request: httpx.Response(307, headers={"location": location})
+    )
+    with pytest.raises(cairn.CairnError, match="redirected a download"):
+        server.download(sandbox / "root")
+    assert all(r.url.host == "cairn.test" for r in server.requests)  # nothing fetched there
+    assert not (sandbox / "root" / "a.bin").exists()
+
+
+def test_a_download_redirect_never_carries_the_key_or_cookies(sandbox: Path) -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host == "bucket.example":
+            return httpx.Response(200, content=GOOD)
+        if request.url.path == "/api/v1/resolve":
+            return httpx.Response(
+                200, json={"kind": "logged", "logged": version_json([entry("a.bin")])}
+            )
+        return httpx.Response(
+            307, headers={"location": "https://bucket.example/b?X-Amz-Signature=s"}
+        )
+
+    client = httpx.Client(
+        transport=httpx.MockTransport(answer),
+        base_url="http://cairn.test",
+        headers={"Authorization": "Bearer default-header"},
+        cookies={"session": "c"},
+    )
+    with client, cairn.Api(client=client, api_key="k", organization="o") as api:
+        root = api.artifact("team/proj/art:v0").download(sandbox / "root")
+    assert (Path(root) / "a.bin").read_bytes() == GOOD
+    to_bucket = [r for r in seen if r.url.host == "bucket.example"]
+    assert len(to_bucket) == 1
+    assert "authorization" not in to_bucket[0].headers
+    assert "cookie" not in to_bucket[0].headers
+    to_cairn = [r for r in seen if r.url.host == "cairn.test"]
+    assert all(r.headers["authorization"] == "Bearer k" for r in to_cairn)

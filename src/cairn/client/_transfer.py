@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -13,7 +14,13 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from cairn.client._errors import CairnError, NetworkError, ValidationError, error_from_response
+from cairn.client._errors import (
+    CairnError,
+    NetworkError,
+    ServerError,
+    ValidationError,
+    error_from_response,
+)
 from cairn.client._progress import TransferProgress
 from cairn.client._session import Session
 
@@ -57,17 +64,73 @@ def send(
     request = client.build_request(method, session._origin + path, headers=sent, content=content)
     try:
         response = client.send(request, stream=True)
+        if method == "GET" and response.status_code == 307:
+            response = _to_storage(session, response, headers)
         try:
             if response.is_error:
                 response.read()
+                if _origin_of(response.request.url) != _origin_of(request.url):
+                    raise _storage_error(response)
                 raise error_from_response(response)
             yield response
         finally:
             response.close()
+    except httpx.InvalidURL as exc:  # httpx parses any Location, followed or not
+        raise CairnError(f"the server redirected a download to an invalid URL ({exc})") from exc
     except httpx.TransportError as exc:
+        where = session._origin
+        if _has_request(exc) and _origin_of(exc.request.url) != _origin_of(request.url):
+            where = _origin_of(exc.request.url)  # the object store of a presigned download
         raise NetworkError(
-            f"transfer with {session._origin} failed: {str(exc) or type(exc).__name__}"
+            f"transfer with {where} failed: {str(exc) or type(exc).__name__}"
         ) from exc
+
+
+def _to_storage(
+    session: Session, redirect: httpx.Response, headers: Mapping[str, str] | None
+) -> httpx.Response:
+    """Follow a download's 307 to the presigned URL of its bytes: the same headers (Range),
+    never the Cairn credentials, whatever the client's defaults."""
+    location = redirect.headers.get("location", "")
+    redirect.close()
+    try:
+        target = httpx.URL(location)
+    except httpx.InvalidURL:
+        target = httpx.URL()
+    if target.scheme not in ("http", "https") or not target.host:
+        raise CairnError(f"the server redirected a download to {location[:200]!r}")
+    client = session._client
+    request = client.build_request(
+        "GET", target, headers={"User-Agent": session._user_agent, **(headers or {})}
+    )
+    request.headers.pop("Authorization", None)
+    request.headers.pop("Cookie", None)
+    return client.send(request, stream=True, follow_redirects=False)
+
+
+def _storage_error(response: httpx.Response) -> CairnError:
+    """An error answer of the object store a download was sent to (S3 speaks XML)."""
+    code = re.search(r"<Code>([^<]{1,100})</Code>", response.text)
+    detail = code.group(1) if code else response.reason_phrase
+    return ServerError(
+        f"the object store at {_origin_of(response.request.url)} answered "
+        f"{response.status_code} {detail} for a presigned download; run it again for a new link",
+        status=response.status_code,
+        code="storage_error",
+    )
+
+
+def _has_request(exc: httpx.TransportError) -> bool:
+    try:
+        exc.request  # noqa: B018 - raises RuntimeError when the error has none
+    except RuntimeError:
+        return False
+    return True
+
+
+def _origin_of(url: httpx.URL | str) -> str:
+    url = httpx.URL(url)
+    return f"{url.scheme}://{url.netloc.decode('ascii')}"
 
 
 class Stopped(Exception):

@@ -39,6 +39,23 @@ class Settings(BaseSettings):
     s3_region: str = Field("us-east-1", description="S3 region name.")
     s3_access_key_id: str | None = Field(None, description="S3 access key id.")
     s3_secret_access_key: SecretStr | None = Field(None, description="S3 secret access key.")
+    s3_presigned_downloads: bool = Field(
+        False,
+        description=(
+            "Send clients straight to the bucket for a file's bytes: a single-file download "
+            "answers 307 with a presigned URL (clients must be able to reach the S3 endpoint)."
+        ),
+    )
+    s3_presign_seconds: int = Field(
+        300, ge=1, le=604_800, description="How long a presigned URL stays valid."
+    )
+    s3_public_endpoint_url: str | None = Field(
+        None,
+        description=(
+            "The S3 endpoint as clients reach it, for presigned URLs (default: "
+            "CAIRN_S3_ENDPOINT_URL)."
+        ),
+    )
     max_blob_bytes: int = Field(1 << 40, description="Largest single file accepted (1 TiB).")
     db_pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL connections per process.")
     max_json_bytes: int = Field(1 << 20, description="Largest JSON request body accepted.")

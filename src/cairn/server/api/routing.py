@@ -59,3 +59,10 @@ FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     }
     for status, description in ((200, "The file's bytes"), (206, "The requested range"))
 }
+FILE_RESPONSES[307] = {
+    "description": (
+        "With presigned downloads on (CAIRN_S3_PRESIGNED_DOWNLOADS): a short-lived URL of the "
+        "bytes in the bucket; send the same request there, without the Authorization header"
+    ),
+    "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
+}

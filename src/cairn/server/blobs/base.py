@@ -61,6 +61,10 @@ class BlobStore(Protocol):
     def read(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Stream bytes [start, end) of a blob (end None: to the end)."""
 
+    def download_url(self, sha256: str, content_disposition: str) -> str | None:
+        """A short-lived URL the client may fetch the blob from itself (the response carrying
+        `content_disposition`), or None when its bytes are served through this server."""
+
     def delete(self, sha256: str) -> None:
         """Remove a blob; absent blobs are ignored."""
 

@@ -11,9 +11,14 @@ from cairn.server.settings import Settings
 
 def open_store(settings: Settings) -> BlobStore:
     """The blob store the settings describe."""
+    url = urlparse(settings.blob_url or "")
+    if settings.s3_presigned_downloads and url.scheme != "s3":
+        raise ValueError(
+            "CAIRN_S3_PRESIGNED_DOWNLOADS needs blobs in S3 (CAIRN_BLOB_URL=s3://bucket/prefix): "
+            "files on the server's disk have no URL clients could fetch them from"
+        )
     if not settings.blob_url:
         return LocalBlobStore(settings.data_dir.resolve() / "blobs")
-    url = urlparse(settings.blob_url)
     if url.scheme == "s3":
         from cairn.server.blobs.s3 import S3BlobStore
 

@@ -97,6 +97,9 @@ class LocalBlobStore:
     def sizes(self, digests: Sequence[str]) -> list[int | None]:
         return [self.size(d) for d in digests]
 
+    def download_url(self, sha256: str, content_disposition: str) -> str | None:
+        return None  # a local folder has no address clients could reach
+
     def read(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         with open(self.path_of(sha256), "rb") as f:
             f.seek(start)

@@ -55,6 +55,8 @@ CLIENT_CONFIG = Config(
 SLOW_CLIENT_CONFIG = Config(
     read_timeout=600, retries={"mode": "standard", "total_max_attempts": 3}, **_COMMON
 )
+# Presigned URLs are computed here, without a request; SigV4 is what every S3 server takes.
+PRESIGN_CONFIG = Config(signature_version="s3v4", **_COMMON)
 
 
 @functools.cache
@@ -170,11 +172,15 @@ class S3BlobStore:
         copy_threshold: int = COPY_THRESHOLD,
         copy_part_size: int = COPY_PART_SIZE,
         slow_client: S3Client | None = None,
+        presigner: S3Client | None = None,
+        presign_seconds: int = 300,
     ) -> None:
         if not bucket:
             raise ValueError("an S3 blob store needs a bucket name")
         self.client = client
         self.slow_client = slow_client or client  # copies and multipart completion
+        self.presigner = presigner  # signs download URLs for the endpoint clients reach
+        self.presign_seconds = presign_seconds
         self.bucket = bucket
         root = prefix.strip("/")
         self.blobs_prefix = f"{root}/blobs/" if root else "blobs/"
@@ -189,17 +195,28 @@ class S3BlobStore:
         secret = settings.s3_secret_access_key
         session = boto3.session.Session()
 
-        def client(config: Config) -> S3Client:
+        def client(config: Config, endpoint_url: str | None = settings.s3_endpoint_url) -> S3Client:
             return session.client(
                 "s3",
-                endpoint_url=settings.s3_endpoint_url,
+                endpoint_url=endpoint_url,
                 region_name=settings.s3_region,
                 aws_access_key_id=settings.s3_access_key_id,
                 aws_secret_access_key=secret.get_secret_value() if secret else None,
                 config=config,
             )
 
-        return cls(client(CLIENT_CONFIG), bucket, prefix, slow_client=client(SLOW_CLIENT_CONFIG))
+        presigner = None
+        if settings.s3_presigned_downloads:
+            public = settings.s3_public_endpoint_url or settings.s3_endpoint_url
+            presigner = client(PRESIGN_CONFIG, public)
+        return cls(
+            client(CLIENT_CONFIG),
+            bucket,
+            prefix,
+            slow_client=client(SLOW_CLIENT_CONFIG),
+            presigner=presigner,
+            presign_seconds=settings.s3_presign_seconds,
+        )
 
     def key_of(self, sha256: str) -> str:
         """The object key of a blob; the digest is validated by blob_key()."""
@@ -286,6 +303,19 @@ class S3BlobStore:
 
     def read(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         return self._stream(self.key_of(sha256), start, end)
+
+    def download_url(self, sha256: str, content_disposition: str) -> str | None:
+        if self.presigner is None:
+            return None
+        params = {
+            "Bucket": self.bucket,
+            "Key": self.key_of(sha256),
+            "ResponseContentDisposition": content_disposition,
+            "ResponseContentType": "application/octet-stream",
+        }
+        return self.presigner.generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=self.presign_seconds
+        )
 
     def _stream(self, key: str, start: int, end: int | None) -> Iterator[bytes]:
         if end is not None and end <= start:
