@@ -57,6 +57,7 @@ REAL: dict[str, tuple[str, ...]] = {
     "username": ("member",),
     "team": (ENTITY,),
     "kind": ("user", "team"),
+    "upload": ("0" * 32,),
 }
 
 

@@ -107,6 +107,7 @@ def world(
             "sha256": cast.sha256_of(PAYLOAD),
             "entity": TEAM,
             "project": PROJECT,
+            "upload": "0" * 32,
         }
         yield w, values
 

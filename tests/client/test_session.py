@@ -143,3 +143,21 @@ def test_api_keys_for_a_service_account_use_the_user_query() -> None:
     api.api_keys(user="ci-bot")
     assert recorder.requests[0].url.query == b""
     assert recorder.requests[1].url.params["user"] == "ci-bot"
+
+
+def test_a_long_server_task_gets_its_own_read_timeout() -> None:
+    seen: list[dict[str, float | None]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.extensions["timeout"])
+        return httpx.Response(200, json={})
+
+    client = httpx.Client(
+        transport=httpx.MockTransport(answer), base_url="http://cairn.test", timeout=7.0
+    )
+    with client, cairn.Api(client=client, api_key="k", organization="o") as api:
+        session = api._session
+        session.request("GET", "/api/v1/x")
+        session.request("POST", "/api/v1/y", json={}, read_timeout=250.0)
+    assert seen[0] == {"connect": 7.0, "read": 7.0, "write": 7.0, "pool": 7.0}
+    assert seen[1] == {"connect": 7.0, "read": 250.0, "write": 7.0, "pool": 7.0}

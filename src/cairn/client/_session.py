@@ -70,14 +70,22 @@ class Session:
         json: Any = None,
         params: dict[str, Any] | None = None,
         authenticate: bool = True,
+        read_timeout: float | None = None,
     ) -> Any:
-        """Send one request; the decoded JSON answer, or ``None`` for an empty one."""
+        """Send one request; the decoded JSON answer, or ``None`` for an empty one.
+        ``read_timeout`` replaces the client's wait for the answer (the server works long)."""
         headers = {"Accept": "application/json", "User-Agent": self._user_agent}
         if authenticate and self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
+        extra: dict[str, Any] = {}
+        if read_timeout is not None:
+            current = self._client.timeout
+            extra["timeout"] = httpx.Timeout(
+                connect=current.connect, read=read_timeout, write=current.write, pool=current.pool
+            )
         try:
             response = self._client.request(
-                method, self._origin + path, json=json, params=params, headers=headers
+                method, self._origin + path, json=json, params=params, headers=headers, **extra
             )
         except httpx.TransportError as exc:
             raise NetworkError(

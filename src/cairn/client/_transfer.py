@@ -56,7 +56,8 @@ def send(
     headers: Mapping[str, str] | None = None,
     content: Iterable[bytes] | None = None,
 ) -> Iterator[httpx.Response]:
-    """One streamed request; error answers raise the SDK's error for them."""
+    """One streamed request; error answers raise the SDK's error for them. A download the
+    server answers with 307 (a presigned URL of the bytes) is fetched from there instead."""
     client = session._client
     sent = {"User-Agent": session._user_agent, **(headers or {})}
     if session.api_key:
@@ -64,68 +65,89 @@ def send(
     request = client.build_request(method, session._origin + path, headers=sent, content=content)
     try:
         response = client.send(request, stream=True)
-        if method == "GET" and response.status_code == 307:
-            response = _to_storage(session, response, headers)
         try:
+            if method == "GET" and response.status_code == 307:
+                location = response.headers.get("location", "")
+                response.close()
+                with send_to_storage(session, "GET", location, headers or {}) as stored:
+                    yield stored
+                return
             if response.is_error:
                 response.read()
-                if _origin_of(response.request.url) != _origin_of(request.url):
-                    raise _storage_error(response)
                 raise error_from_response(response)
             yield response
         finally:
             response.close()
     except httpx.InvalidURL as exc:  # httpx parses any Location, followed or not
-        raise CairnError(f"the server redirected a download to an invalid URL ({exc})") from exc
+        raise CairnError(f"the server sent a transfer to an invalid URL ({exc})") from exc
     except httpx.TransportError as exc:
-        where = session._origin
-        if _has_request(exc) and _origin_of(exc.request.url) != _origin_of(request.url):
-            where = _origin_of(exc.request.url)  # the object store of a presigned download
         raise NetworkError(
-            f"transfer with {where} failed: {str(exc) or type(exc).__name__}"
+            f"transfer with {session._origin} failed: {str(exc) or type(exc).__name__}"
         ) from exc
 
 
-def _to_storage(
-    session: Session, redirect: httpx.Response, headers: Mapping[str, str] | None
-) -> httpx.Response:
-    """Follow a download's 307 to the presigned URL of its bytes: the same headers (Range),
-    never the Cairn credentials, whatever the client's defaults."""
-    location = redirect.headers.get("location", "")
-    redirect.close()
+def _storage_request(
+    session: Session,
+    method: str,
+    url: str,
+    headers: Mapping[str, str] | None,
+    content: Iterable[bytes] | None = None,
+) -> httpx.Request:
+    """A request to a presigned URL of the object store: the caller's headers, never the
+    Cairn key or cookies, whatever the client's defaults; only http(s) URLs."""
     try:
-        target = httpx.URL(location)
+        target = httpx.URL(url)
     except httpx.InvalidURL:
         target = httpx.URL()
     if target.scheme not in ("http", "https") or not target.host:
-        raise CairnError(f"the server redirected a download to {location[:200]!r}")
-    client = session._client
-    request = client.build_request(
-        "GET", target, headers={"User-Agent": session._user_agent, **(headers or {})}
+        raise CairnError(f"the server sent a transfer to {url[:200]!r}")
+    request = session._client.build_request(
+        method,
+        target,
+        headers={"User-Agent": session._user_agent, **(headers or {})},
+        content=content,
     )
     request.headers.pop("Authorization", None)
     request.headers.pop("Cookie", None)
-    return client.send(request, stream=True, follow_redirects=False)
+    return request
+
+
+@contextlib.contextmanager
+def send_to_storage(
+    session: Session,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    content: Iterable[bytes] | None = None,
+) -> Iterator[httpx.Response]:
+    """One streamed request to a presigned URL; an error answer raises a storage error."""
+    request = _storage_request(session, method, url, headers, content)
+    try:
+        response = session._client.send(request, stream=True, follow_redirects=False)
+        try:
+            if response.is_error:
+                response.read()
+                raise _storage_error(response)
+            yield response
+        finally:
+            response.close()
+    except httpx.TransportError as exc:
+        raise NetworkError(
+            f"transfer with {_origin_of(request.url)} failed: {str(exc) or type(exc).__name__}"
+        ) from exc
 
 
 def _storage_error(response: httpx.Response) -> CairnError:
-    """An error answer of the object store a download was sent to (S3 speaks XML)."""
+    """An error answer of the object store a transfer was sent to (S3 speaks XML)."""
     code = re.search(r"<Code>([^<]{1,100})</Code>", response.text)
     detail = code.group(1) if code else response.reason_phrase
     return ServerError(
         f"the object store at {_origin_of(response.request.url)} answered "
-        f"{response.status_code} {detail} for a presigned download; run it again for a new link",
+        f"{response.status_code} {detail} to a presigned {response.request.method}; "
+        "run it again for a new link",
         status=response.status_code,
         code="storage_error",
     )
-
-
-def _has_request(exc: httpx.TransportError) -> bool:
-    try:
-        exc.request  # noqa: B018 - raises RuntimeError when the error has none
-    except RuntimeError:
-        return False
-    return True
 
 
 def _origin_of(url: httpx.URL | str) -> str:

@@ -12,6 +12,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from cairn.client._blobstream import MEDIA_TYPE, TRAILER, BlobStreamError, header, trailer
+from cairn.client._direct_upload import DirectUploads
 from cairn.client._errors import CairnError
 from cairn.client._progress import TransferProgress
 from cairn.client._session import Session, api_path
@@ -74,6 +75,7 @@ def push_files(
         ThreadPoolExecutor(TRANSFER_WORKERS) as senders,
     ):
         hashing = [hashers.submit(hash_file, paths[i]) for i in later]
+        direct = DirectUploads(session)
         sending: list[Future[None]] = []
         queued: list[_File] = []
         queued_bytes = 0
@@ -90,9 +92,13 @@ def push_files(
             nonlocal queued, queued_bytes
             if file.size > STREAMED_FILE_BYTES or not takes_streams():
                 if file.sha256 is None:
-                    submit(_stream_uploader(session, [file], results, bar, stop))
+                    through_server = _stream_uploader(session, [file], results, bar, stop)
                 else:
-                    submit(_uploader(session, file, bar, stop))
+                    through_server = _uploader(session, file, bar, stop)
+                if file.size > STREAMED_FILE_BYTES:
+                    submit(_direct_uploader(direct, file, results, bar, stop, through_server))
+                else:
+                    submit(through_server)
                 return
             queued.append(file)
             queued_bytes += file.size
@@ -251,6 +257,28 @@ def _stream_uploader(
         for file, sha256 in zip(files, sent, strict=True):
             results[file.index] = (sha256, file.size)
             bar.file_done()
+
+    return upload
+
+
+def _direct_uploader(
+    direct: DirectUploads,
+    file: _File,
+    results: list[tuple[str, int] | None],
+    bar: TransferProgress,
+    stop: threading.Event,
+    through_server: Callable[[], None],
+) -> Callable[[], None]:
+    """A task that sends a large file straight to the object store where the server offers
+    that (``DirectUploads``), else runs ``through_server``."""
+
+    def upload() -> None:
+        sha256 = direct.send(file.path, file.size, file.sha256, bar, stop)
+        if sha256 is None:
+            through_server()
+            return
+        results[file.index] = (sha256, file.size)
+        bar.file_done()
 
     return upload
 

@@ -46,6 +46,13 @@ class Settings(BaseSettings):
             "answers 307 with a presigned URL (clients must be able to reach the S3 endpoint)."
         ),
     )
+    s3_presigned_uploads: bool = Field(
+        False,
+        description=(
+            "Let clients send large files straight to the bucket by presigned URL; the server "
+            "reads them back and verifies them before they count as stored."
+        ),
+    )
     s3_presign_seconds: int = Field(
         300, ge=1, le=604_800, description="How long a presigned URL stays valid."
     )

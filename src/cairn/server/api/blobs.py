@@ -20,7 +20,7 @@ from cairn.server.domain.errors import ValidationError
 from cairn.server.domain.principal import Principal
 from cairn.server.http.deps import AppState, Db, State
 from cairn.server.http.identity import Caller
-from cairn.server.services import uploads
+from cairn.server.services import direct_uploads, uploads
 
 router = APIRouter()
 FEED_BYTES = 4 << 20
@@ -121,6 +121,35 @@ async def upload(sha256: str, request: Request, caller: Caller, state: State) ->
             await _settled(loop.run_in_executor(_upload_threads(), sink.abort))
         raise
     return JSONResponse(_blob_out(sink.sha256, size, md5, created), status_code=201)
+
+
+@router.post("/blobs/uploads", status_code=201, response_model=schemas.DirectUploadOut)
+def start_direct_upload(
+    body: schemas.DirectUploadIn, caller: Caller, state: State
+) -> schemas.DirectUploadOut:
+    """A presigned URL to PUT one file's bytes straight into the bucket, then complete the
+    upload; 404 where the server does not offer it (send the bytes to it instead)."""
+    started = direct_uploads.start(state.blobs, caller, body.size, state.settings.max_blob_bytes)
+    return schemas.DirectUploadOut(
+        upload=started.upload,
+        url=started.url,
+        method="PUT",
+        headers={"Content-Length": str(body.size)},
+        expires_in=state.settings.s3_presign_seconds,
+    )
+
+
+@router.post("/blobs/uploads/{upload}/complete", status_code=201, response_model=schemas.BlobOut)
+def complete_direct_upload(
+    upload: str, body: schemas.BlobRef, caller: Caller, state: State
+) -> JSONResponse:
+    """Verify the bytes a direct upload put in the bucket (read back, size and sha256) and
+    store them as that blob; refused bytes are dropped and must be sent again."""
+    sink, md5 = direct_uploads.finish(
+        state.blobs, caller, upload, body.sha256, body.size, state.settings.max_blob_bytes
+    )
+    created = state.recorder.record(caller, sink.sha256, body.size, md5)
+    return JSONResponse(_blob_out(sink.sha256, body.size, md5, created), status_code=201)
 
 
 @router.post(

@@ -264,6 +264,18 @@ class BlobOut(Response):
     created: bool
 
 
+class DirectUploadIn(Request):
+    size: int = Field(ge=0, le=1 << 50)
+
+
+class DirectUploadOut(Response):
+    upload: str
+    url: str
+    method: str
+    headers: dict[str, str]
+    expires_in: int
+
+
 class BlobBatchOut(Response):
     blobs: list[BlobOut]
 

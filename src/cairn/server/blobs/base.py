@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 READ_CHUNK = 1 << 20
@@ -73,3 +73,22 @@ class BlobStore(Protocol):
 
     def clean_staging(self, older_than: timedelta) -> int:
         """Remove temporary objects abandoned longer than `older_than`; return how many."""
+
+
+@runtime_checkable
+class DirectUploads(Protocol):
+    """A store clients may write to themselves: a presigned PUT of a staging object, which the
+    server then reads back through an ordinary verified upload (what it hashed is what it
+    stores, however the staging object changes meanwhile)."""
+
+    def upload_url(self, name: str, size: int) -> str | None:
+        """A short-lived URL to PUT staging object `name`, or None when this is turned off."""
+
+    def staged_size(self, name: str) -> int | None:
+        """The size of staging object `name`, or None when there is none."""
+
+    def read_staged(self, name: str) -> Iterator[bytes]:
+        """The bytes of staging object `name`."""
+
+    def discard(self, name: str) -> None:
+        """Remove staging object `name`; an absent one is ignored."""

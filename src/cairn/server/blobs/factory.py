@@ -12,11 +12,15 @@ from cairn.server.settings import Settings
 def open_store(settings: Settings) -> BlobStore:
     """The blob store the settings describe."""
     url = urlparse(settings.blob_url or "")
-    if settings.s3_presigned_downloads and url.scheme != "s3":
-        raise ValueError(
-            "CAIRN_S3_PRESIGNED_DOWNLOADS needs blobs in S3 (CAIRN_BLOB_URL=s3://bucket/prefix): "
-            "files on the server's disk have no URL clients could fetch them from"
-        )
+    for flag, on in (
+        ("CAIRN_S3_PRESIGNED_DOWNLOADS", settings.s3_presigned_downloads),
+        ("CAIRN_S3_PRESIGNED_UPLOADS", settings.s3_presigned_uploads),
+    ):
+        if on and url.scheme != "s3":
+            raise ValueError(
+                f"{flag} needs blobs in S3 (CAIRN_BLOB_URL=s3://bucket/prefix): the "
+                "server's own disk has no URL clients could reach"
+            )
     if not settings.blob_url:
         return LocalBlobStore(settings.data_dir.resolve() / "blobs")
     if url.scheme == "s3":

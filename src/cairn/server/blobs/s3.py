@@ -37,6 +37,7 @@ COPY_THRESHOLD = 5 * GiB  # the largest object a single CopyObject may copy
 COPY_PART_SIZE = 512 * MiB
 DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
 LOOKUP_THREADS = 8
+DIRECT = "direct"  # staging objects clients PUT themselves live under <staging>/direct/
 
 # Requests that answer at once get a short deadline and one try, so that a store that stops
 # answering costs a prompt 503 (SECURITY.md: no hang over 5 s) instead of minutes of retries;
@@ -174,13 +175,17 @@ class S3BlobStore:
         slow_client: S3Client | None = None,
         presigner: S3Client | None = None,
         presign_seconds: int = 300,
+        presign_downloads: bool = True,
+        presign_uploads: bool = False,
     ) -> None:
         if not bucket:
             raise ValueError("an S3 blob store needs a bucket name")
         self.client = client
         self.slow_client = slow_client or client  # copies and multipart completion
-        self.presigner = presigner  # signs download URLs for the endpoint clients reach
+        self.presigner = presigner  # signs URLs for the endpoint clients reach
         self.presign_seconds = presign_seconds
+        self.presign_downloads = presign_downloads
+        self.presign_uploads = presign_uploads
         self.bucket = bucket
         root = prefix.strip("/")
         self.blobs_prefix = f"{root}/blobs/" if root else "blobs/"
@@ -206,7 +211,7 @@ class S3BlobStore:
             )
 
         presigner = None
-        if settings.s3_presigned_downloads:
+        if settings.s3_presigned_downloads or settings.s3_presigned_uploads:
             public = settings.s3_public_endpoint_url or settings.s3_endpoint_url
             presigner = client(PRESIGN_CONFIG, public)
         return cls(
@@ -216,6 +221,8 @@ class S3BlobStore:
             slow_client=client(SLOW_CLIENT_CONFIG),
             presigner=presigner,
             presign_seconds=settings.s3_presign_seconds,
+            presign_downloads=settings.s3_presigned_downloads,
+            presign_uploads=settings.s3_presigned_uploads,
         )
 
     def key_of(self, sha256: str) -> str:
@@ -305,7 +312,7 @@ class S3BlobStore:
         return self._stream(self.key_of(sha256), start, end)
 
     def download_url(self, sha256: str, content_disposition: str) -> str | None:
-        if self.presigner is None:
+        if self.presigner is None or not self.presign_downloads:
             return None
         params = {
             "Bucket": self.bucket,
@@ -340,6 +347,26 @@ class S3BlobStore:
         if start == 0 and end is None:
             return self.client.get_object(Bucket=self.bucket, Key=key)
         return self.client.get_object(Bucket=self.bucket, Key=key, Range=_byte_range(start, end))
+
+    def _direct_key(self, name: str) -> str:
+        return self.staging_key(f"{DIRECT}/{name}")
+
+    def upload_url(self, name: str, size: int) -> str | None:
+        if self.presigner is None or not self.presign_uploads:
+            return None
+        params = {"Bucket": self.bucket, "Key": self._direct_key(name), "ContentLength": size}
+        return self.presigner.generate_presigned_url(
+            "put_object", Params=params, ExpiresIn=self.presign_seconds
+        )
+
+    def staged_size(self, name: str) -> int | None:
+        return self.head(self._direct_key(name))
+
+    def read_staged(self, name: str) -> Iterator[bytes]:
+        return self._stream(self._direct_key(name), 0, None)
+
+    def discard(self, name: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._direct_key(name))
 
     def delete(self, sha256: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self.key_of(sha256))
