@@ -60,11 +60,12 @@ def _put(started: dict[str, object], data: bytes) -> httpx.Response:
 def _complete(
     d: Direct, upload: object, sha: str, size: int, key: str | None = None
 ) -> httpx.Response:
-    return d.client.post(
+    resp: httpx.Response = d.client.post(
         f"{START}/{upload}/complete",
         json={"sha256": sha, "size": size},
         headers=auth(key or d.admin),
     )
+    return resp
 
 
 def test_a_file_put_in_the_bucket_becomes_a_verified_blob(
