@@ -175,7 +175,7 @@ class S3BlobStore:
         slow_client: S3Client | None = None,
         presigner: S3Client | None = None,
         presign_seconds: int = 300,
-        presign_downloads: bool = True,
+        presign_downloads: bool = False,
         presign_uploads: bool = False,
     ) -> None:
         if not bucket:
