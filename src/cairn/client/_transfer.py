@@ -65,19 +65,14 @@ def send(
     request = client.build_request(method, session._origin + path, headers=sent, content=content)
     try:
         response = client.send(request, stream=True)
-        try:
-            if method == "GET" and response.status_code == 307:
-                location = response.headers.get("location", "")
-                response.close()
-                with send_to_storage(session, "GET", location, headers or {}) as stored:
-                    yield stored
-                return
-            if response.is_error:
-                response.read()
-                raise error_from_response(response)
-            yield response
-        finally:
+        if method == "GET" and response.status_code == 307:
+            location = response.headers.get("location", "")
             response.close()
+            with send_to_storage(session, "GET", location, headers or {}) as stored:
+                yield stored
+            return
+        with _answered(response, error_from_response) as answered:
+            yield answered
     except httpx.InvalidURL as exc:  # httpx parses any Location, followed or not
         raise CairnError(f"the server sent a transfer to an invalid URL ({exc})") from exc
     except httpx.TransportError as exc:
@@ -124,17 +119,27 @@ def send_to_storage(
     request = _storage_request(session, method, url, headers, content)
     try:
         response = session._client.send(request, stream=True, follow_redirects=False)
-        try:
-            if response.is_error:
-                response.read()
-                raise _storage_error(response)
-            yield response
-        finally:
-            response.close()
+        with _answered(response, _storage_error) as answered:
+            yield answered
     except httpx.TransportError as exc:
         raise NetworkError(
             f"transfer with {_origin_of(request.url)} failed: {str(exc) or type(exc).__name__}"
         ) from exc
+
+
+@contextlib.contextmanager
+def _answered(
+    response: httpx.Response, error_for: Callable[[httpx.Response], CairnError]
+) -> Iterator[httpx.Response]:
+    """``response`` for the caller's block, closed afterwards; an error answer is read and
+    raised as ``error_for`` describes it."""
+    try:
+        if response.is_error:
+            response.read()
+            raise error_for(response)
+        yield response
+    finally:
+        response.close()
 
 
 def _storage_error(response: httpx.Response) -> CairnError:
