@@ -118,7 +118,14 @@ def test_a_size_other_than_declared_is_refused(direct: Direct) -> None:
     assert _put(started, DATA).status_code == 200
     refused = _complete(direct, started["upload"], SHA, len(DATA) - 1)
     assert refused.status_code == 422, refused.text
+    message = refused.json()["error"]["message"]
+    assert f"storage holds more than {len(DATA) - 1} bytes" in message
     assert not direct.store.exists(SHA)
+    short = _start(direct, len(DATA))
+    assert _put(short, DATA).status_code == 200
+    refused = _complete(direct, short["upload"], SHA, len(DATA) + 5)
+    assert refused.status_code == 422
+    assert f"storage holds {len(DATA)} bytes" in refused.json()["error"]["message"]
 
 
 def test_the_url_carries_only_the_declared_length(direct: Direct) -> None:
@@ -128,19 +135,43 @@ def test_the_url_carries_only_the_declared_length(direct: Direct) -> None:
     assert _complete(direct, started["upload"], SHA, len(DATA)).status_code == 404
 
 
-def test_what_was_hashed_is_what_is_stored(direct: Direct, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Bytes swapped in the bucket while the server reads them back never become the blob."""
+def test_bytes_swapped_while_verified_never_become_the_blob(
+    direct: Direct, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy into place is conditional on the version that was read and hashed."""
     started = _start(direct, len(DATA))
     assert _put(started, DATA).status_code == 200
     read = direct.store.read_staged
+    forged = os.urandom(len(DATA))
 
-    def read_then_swap(name: str) -> Iterator[bytes]:
-        yield from read(name)
-        assert _put(started, os.urandom(len(DATA))).status_code == 200  # the URL is still valid
+    def read_then_swap(name: str) -> tuple[str, Iterator[bytes]]:
+        version, chunks = read(name)
+
+        def then_swap() -> Iterator[bytes]:
+            yield from chunks
+            assert _put(started, forged).status_code == 200  # the URL is still valid
+
+        return version, then_swap()
 
     monkeypatch.setattr(direct.store, "read_staged", read_then_swap)
-    done = _complete(direct, started["upload"], SHA, len(DATA))
-    assert done.status_code == 201, done.text
+    refused = _complete(direct, started["upload"], SHA, len(DATA))
+    assert refused.status_code == 422, refused.text
+    assert "changed in storage while they were verified" in refused.json()["error"]["message"]
+    assert not direct.store.exists(SHA)
+    assert not direct.store.exists(hashlib.sha256(forged).hexdigest())
+    monkeypatch.undo()
+    assert _complete(direct, started["upload"], SHA, len(DATA)).status_code == 404
+
+
+def test_content_stored_already_is_not_copied_again(direct: Direct) -> None:
+    first = _start(direct, len(DATA))
+    assert _put(first, DATA).status_code == 200
+    assert _complete(direct, first["upload"], SHA, len(DATA)).json()["created"] is True
+    second = _start(direct, len(DATA))
+    assert _put(second, DATA).status_code == 200
+    again = _complete(direct, second["upload"], SHA, len(DATA))
+    assert again.status_code == 201
+    assert again.json()["created"] is False
     assert b"".join(direct.store.read(SHA)) == DATA
 
 

@@ -144,12 +144,12 @@ def complete_direct_upload(
     upload: str, body: schemas.BlobRef, caller: Caller, state: State
 ) -> JSONResponse:
     """Verify the bytes a direct upload put in the bucket (read back, size and sha256) and
-    store them as that blob; refused bytes are dropped and must be sent again."""
-    sink, md5 = direct_uploads.finish(
+    copy them into place as that blob; refused bytes are dropped and must be sent again."""
+    sha256, md5 = direct_uploads.finish(
         state.blobs, caller, upload, body.sha256, body.size, state.settings.max_blob_bytes
     )
-    created = state.recorder.record(caller, sink.sha256, body.size, md5)
-    return JSONResponse(_blob_out(sink.sha256, body.size, md5, created), status_code=201)
+    created = state.recorder.record(caller, sha256, body.size, md5)
+    return JSONResponse(_blob_out(sha256, body.size, md5, created), status_code=201)
 
 
 @router.post(

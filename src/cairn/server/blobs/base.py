@@ -78,17 +78,19 @@ class BlobStore(Protocol):
 @runtime_checkable
 class DirectUploads(Protocol):
     """A store clients may write to themselves: a presigned PUT of a staging object, which the
-    server then reads back through an ordinary verified upload (what it hashed is what it
-    stores, however the staging object changes meanwhile)."""
+    server reads back and verifies, then copies into place only if it is still the version
+    that was verified."""
 
     def upload_url(self, name: str, size: int) -> str | None:
         """A short-lived URL to PUT staging object `name`, or None when this is turned off."""
 
-    def staged_size(self, name: str) -> int | None:
-        """The size of staging object `name`, or None when there is none."""
+    def read_staged(self, name: str) -> tuple[str, Iterator[bytes]]:
+        """The version (ETag) of staging object `name` and its bytes; FileNotFoundError when
+        there is none."""
 
-    def read_staged(self, name: str) -> Iterator[bytes]:
-        """The bytes of staging object `name`."""
+    def promote(self, name: str, version: str, sha256: str, size: int) -> bool:
+        """Make staging object `name` blob `sha256` by a copy inside the store, provided it is
+        still `version` (the one whose bytes were verified); False when it changed since."""
 
     def discard(self, name: str) -> None:
         """Remove staging object `name`; an absent one is ignored."""

@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cairn.server.blobs.base import READ_CHUNK, Chunk, InvalidDigestError, blob_key
 
 if TYPE_CHECKING:
+    from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import (
         CompletedPartTypeDef,
@@ -337,11 +338,7 @@ class S3BlobStore:
             if _status(err) == 416:  # the range starts at or past the end
                 return
             raise
-        body = answer["Body"]
-        try:
-            yield from body.iter_chunks(READ_CHUNK)
-        finally:
-            body.close()
+        yield from _chunks_of(answer["Body"])
 
     def _get(self, key: str, start: int, end: int | None) -> GetObjectOutputTypeDef:
         if start == 0 and end is None:
@@ -359,11 +356,32 @@ class S3BlobStore:
             "put_object", Params=params, ExpiresIn=self.presign_seconds
         )
 
-    def staged_size(self, name: str) -> int | None:
-        return self.head(self._direct_key(name))
+    def read_staged(self, name: str) -> tuple[str, Iterator[bytes]]:
+        key = self._direct_key(name)
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as err:
+            if _is_absent(err):
+                raise FileNotFoundError(key) from None
+            raise
+        return answer["ETag"], _chunks_of(answer["Body"])
 
-    def read_staged(self, name: str) -> Iterator[bytes]:
-        return self._stream(self._direct_key(name), 0, None)
+    def promote(self, name: str, version: str, sha256: str, size: int) -> bool:
+        target = self.key_of(sha256)
+        if self.head(target) == size:
+            return True  # stored already, and verified when it was
+        try:
+            self.slow_client.copy_object(
+                Bucket=self.bucket,
+                Key=target,
+                CopySource={"Bucket": self.bucket, "Key": self._direct_key(name)},
+                CopySourceIfMatch=version,
+            )
+        except ClientError as err:
+            if _status(err) == 412:
+                return False
+            raise
+        return True
 
     def discard(self, name: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._direct_key(name))
@@ -423,6 +441,14 @@ class S3BlobStore:
                 return False
             raise
         return True
+
+
+def _chunks_of(body: StreamingBody) -> Iterator[bytes]:
+    """An object's body READ_CHUNK at a time, closed at the end or when abandoned."""
+    try:
+        yield from body.iter_chunks(READ_CHUNK)
+    finally:
+        body.close()
 
 
 def _byte_range(start: int, end: int | None) -> str:

@@ -1,19 +1,20 @@
 """Uploads clients send straight to the bucket: a presigned URL per file, then the bytes read
-back through an ordinary verified upload (size, sha256, md5) before they count as stored."""
+back and verified (size, sha256; md5 recorded) before they are copied into place."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cairn.server.blobs.base import BlobStore, DirectUploads
 from cairn.server.domain.errors import NotFoundError, ValidationError
+from cairn.server.domain.manifest import sha256_digest
 from cairn.server.domain.principal import Principal
-from cairn.server.services.uploads import BlobSink
 
 MAX_SINGLE_PUT = 5 << 30  # the largest object one S3 PUT may create
-FEED_BYTES = 8 << 20
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _OFF = (
     "this server takes no uploads straight to storage (CAIRN_S3_PRESIGNED_UPLOADS); "
@@ -60,39 +61,54 @@ def start(store: BlobStore, caller: Principal, size: int, max_bytes: int) -> Sta
 
 def finish(
     store: BlobStore, caller: Principal, upload: str, sha256: str, size: int, max_bytes: int
-) -> tuple[BlobSink, str]:
-    """Read the uploaded bytes back into a verified blob; the sink and the md5.
+) -> tuple[str, str]:
+    """Verify the uploaded bytes (read back: size, sha256) and copy them into place if they are
+    still the version that was read; the sha256 and the md5.
 
     The staging object is removed whatever the outcome: a refused one must be sent again.
     """
     direct = _direct(store)
     name = _name(caller, upload)
-    stored = direct.staged_size(name)
-    if stored is None:
+    declared = sha256_digest(sha256)
+    if size > max_bytes:
+        raise ValidationError(f"a file must be between 0 and {max_bytes} bytes")
+    try:
+        version, chunks = direct.read_staged(name)
+    except FileNotFoundError:
         raise NotFoundError(
             f"upload {upload} not found: its bytes never reached storage (the URL may have "
             "expired), or it was completed already"
-        )
+        ) from None
     try:
-        if stored != size:
+        sha, md5, received = _digests(chunks, size)
+        if received != size:
+            held = f"more than {size}" if received > size else str(received)
             raise ValidationError(
-                f"storage holds {stored} bytes for upload {upload}, declared {size}; upload again"
+                f"storage holds {held} bytes for upload {upload}, declared {size}; upload again"
             )
-        sink = BlobSink(store, sha256, size, max_bytes)
-        try:
-            batch: list[bytes] = []
-            batched = 0
-            for chunk in direct.read_staged(name):
-                batch.append(chunk)
-                batched += len(chunk)
-                if batched >= FEED_BYTES:
-                    sink.feed(batch)
-                    batch, batched = [], 0
-            if batch:
-                sink.feed(batch)
-            return sink, sink.finish()
-        except BaseException:
-            sink.abort()
-            raise
+        if sha != declared:
+            raise ValidationError(
+                f"content does not match its digest: declared {declared}, got {sha}"
+            )
+        if not direct.promote(name, version, declared, size):
+            raise ValidationError(
+                f"the bytes of upload {upload} changed in storage while they were verified; "
+                "upload again"
+            )
+        return declared, md5
     finally:
         direct.discard(name)
+
+
+def _digests(chunks: Iterator[bytes], size: int) -> tuple[str, str, int]:
+    """sha256 and md5 (hex) of the bytes, and how many there were (reading stops past size)."""
+    sha = hashlib.sha256()
+    md5 = hashlib.md5(usedforsecurity=False)
+    received = 0
+    for chunk in chunks:
+        received += len(chunk)
+        if received > size:
+            break
+        sha.update(chunk)
+        md5.update(chunk)
+    return sha.hexdigest(), md5.hexdigest(), received
