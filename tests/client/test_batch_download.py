@@ -57,8 +57,8 @@ class Collect:
         self.records.append((sha256, size, b""))
         self.current = []
 
-    def data(self, piece: bytes) -> None:
-        self.current.append(piece)
+    def data(self, piece: bytes | memoryview) -> None:
+        self.current.append(bytes(piece))
 
     def end(self) -> None:
         sha, size, _ = self.records[-1]

@@ -9,6 +9,9 @@ from typing import Protocol
 from cairn._blobformat import MAX_HEADER, MEDIA_TYPE, TRAILER, header, trailer
 from cairn.client._errors import CairnError
 
+# A piece of a received body: the bytes as they came, or a view into them.
+Piece = bytes | memoryview
+
 __all__ = [
     "MAX_HEADER",
     "MEDIA_TYPE",
@@ -36,8 +39,9 @@ class RecordSink(Protocol):
     def begin(self, sha256: str, size: int) -> None:
         """A record of ``size`` bytes for ``sha256`` starts."""
 
-    def data(self, piece: bytes) -> None:
-        """The next bytes of the current record (never past its size)."""
+    def data(self, piece: Piece) -> None:
+        """The next bytes of the current record (never past its size); a view into the
+        received bytes, valid for as long as the sink keeps it."""
 
     def end(self) -> None:
         """The current record's bytes are complete."""
@@ -76,7 +80,8 @@ def read_stream(
                 header.clear()
             else:
                 take = min(left, len(piece) - at)
-                sink.data(piece[at : at + take] if (at, take) != (0, len(piece)) else piece)
+                whole = (at, take) == (0, len(piece))
+                sink.data(piece if whole else memoryview(piece)[at : at + take])  # no copy
                 at += take
                 left -= take
             if left == 0:

@@ -19,7 +19,7 @@ from typing import Literal
 import httpx
 
 from cairn._directio import FileWriter
-from cairn.client._blobstream import MEDIA_TYPE, BlobStreamError, read_stream
+from cairn.client._blobstream import MEDIA_TYPE, BlobStreamError, Piece, read_stream
 from cairn.client._cache import BlobCache, link_or_copy, remove
 from cairn.client._errors import CairnError, ValidationError
 from cairn.client._hasher import BackgroundHasher, InlineHasher, hasher_for
@@ -378,11 +378,11 @@ class _Taking:
         self.out = out
         self.hasher = hasher
         self.bar = bar
-        self.batch: list[bytes] = []
+        self.batch: list[Piece] = []
         self.batched = 0
         self.received = 0
 
-    def take(self, piece: bytes) -> None:
+    def take(self, piece: Piece) -> None:
         """Write ``piece`` now; hash it with the next full batch."""
         self.out.write(piece)
         self.received += len(piece)
@@ -419,7 +419,7 @@ class _BatchSink:
         # around the page cache: for many small files its cost, not the disk, is the limit
         self.taking = _Taking(FileWriter(self.path, mode=0o666), hasher_for(size), self.fetcher.bar)
 
-    def data(self, piece: bytes) -> None:
+    def data(self, piece: Piece) -> None:
         check_stop(self.fetcher.stop)
         assert self.taking is not None
         self.taking.take(piece)

@@ -8,6 +8,8 @@ import threading
 from collections.abc import Sequence
 from types import TracebackType
 
+from cairn.client._blobstream import Piece
+
 QUEUE_DEPTH = 4
 BACKGROUND_FROM = 8 << 20  # smaller files are hashed inline: a thread costs more than it saves
 
@@ -22,7 +24,7 @@ class BackgroundHasher:
 
     def __init__(self, digest: hashlib._Hash | None = None) -> None:
         self._digest = digest if digest is not None else hashlib.sha256()
-        self._queue: queue.Queue[Sequence[bytes] | None] = queue.Queue(QUEUE_DEPTH)
+        self._queue: queue.Queue[Sequence[Piece] | None] = queue.Queue(QUEUE_DEPTH)
         self._error: BaseException | None = None
         self._done = False
         self._thread = threading.Thread(target=self._run, name="cairn-sha256", daemon=True)
@@ -53,7 +55,7 @@ class BackgroundHasher:
         if self._error is not None:
             raise RuntimeError(f"hashing the download failed: {self._error}") from self._error
 
-    def feed(self, batch: Sequence[bytes]) -> None:
+    def feed(self, batch: Sequence[Piece]) -> None:
         """Queue ``batch`` for hashing (blocks while the queue is full)."""
         self._raise_failure()
         self._queue.put(batch)
@@ -88,7 +90,7 @@ class InlineHasher:
     ) -> None:
         return None
 
-    def feed(self, batch: Sequence[bytes]) -> None:
+    def feed(self, batch: Sequence[Piece]) -> None:
         """Hash ``batch`` now."""
         for piece in batch:
             self._digest.update(piece)
