@@ -16,7 +16,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cairn.server.blobs.s3 import S3BlobStore
+from cairn.server.domain.errors import NotFoundError
+from cairn.server.domain.principal import Principal
 from cairn.server.http.deps import AppState
+from cairn.server.services import direct_uploads
 from tests.api.test_presigned_downloads import _app, s3_settings
 from tests.blobs.seaweed import S3Server
 from tests.conftest import MakeUser, auth
@@ -230,3 +233,35 @@ def test_presigned_uploads_need_blobs_in_s3(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="CAIRN_S3_PRESIGNED_UPLOADS needs blobs in S3"):
         open_store(Settings(data_dir=tmp_path, s3_presigned_uploads=True))
+
+
+class _Spy:
+    """A DirectUploads store that only records what it is asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def upload_url(self, name: str, size: int) -> str | None:
+        self.calls.append(name)
+        return "http://bucket.example/x"
+
+    def read_staged(self, name: str) -> tuple[str, Iterator[bytes]]:
+        self.calls.append(name)
+        raise FileNotFoundError(name)
+
+    def promote(self, name: str, version: str, sha256: str, size: int) -> bool:
+        self.calls.append(name)
+        return False
+
+    def discard(self, name: str) -> None:
+        self.calls.append(name)
+
+
+@pytest.mark.parametrize("upload", ["../1/" + "0" * 27, "0" * 31 + "/", "a" * 31 + "\n", ""])
+def test_an_upload_id_reaches_the_store_only_as_32_hex_digits(upload: str) -> None:
+    """HTTP routing already keeps slashes out; the service checks again, whoever calls it."""
+    spy = _Spy()
+    caller = Principal(7, "eve", is_superuser=False, is_service=False, auth_method="key")
+    with pytest.raises(NotFoundError):
+        direct_uploads.finish(spy, caller, upload, SHA, 1, 1 << 20)  # type: ignore[arg-type]
+    assert spy.calls == []
