@@ -13,6 +13,7 @@ from cairn.server.blobs.base import BlobStore, DirectUploads
 from cairn.server.domain.errors import NotFoundError, ValidationError
 from cairn.server.domain.manifest import sha256_digest
 from cairn.server.domain.principal import Principal
+from cairn.server.services.uploads import check_size
 
 MAX_SINGLE_PUT = 5 << 30  # the largest object one S3 PUT may create
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
@@ -70,8 +71,7 @@ def finish(
     direct = _direct(store)
     name = _name(caller, upload)
     declared = sha256_digest(sha256)
-    if size > max_bytes:
-        raise ValidationError(f"a file must be between 0 and {max_bytes} bytes")
+    check_size(size, max_bytes)
     try:
         version, chunks = direct.read_staged(name)
     except FileNotFoundError:

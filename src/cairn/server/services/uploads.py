@@ -31,6 +31,12 @@ MAX_DIGESTS_PER_CHECK = 10_000
 PARALLEL_DIGESTS_FROM = 2 << 20
 
 
+def check_size(size: int, max_bytes: int) -> None:
+    """Refuse a file size outside [0, max_bytes] (the server's file size cap)."""
+    if size < 0 or size > max_bytes:
+        raise ValidationError(f"a file must be between 0 and {max_bytes} bytes")
+
+
 class BlobSink:
     """One upload in progress: feed() chunks, then finish() verifies and commits, or abort().
 
@@ -43,8 +49,7 @@ class BlobSink:
 
     def __init__(self, store: BlobStore, sha256: str | None, size: int, max_bytes: int) -> None:
         self._declared = None if sha256 is None else sha256_digest(sha256)
-        if size < 0 or size > max_bytes:
-            raise ValidationError(f"a file must be between 0 and {max_bytes} bytes")
+        check_size(size, max_bytes)
         self.expected_size = size
         self.received = 0
         self._store = store
