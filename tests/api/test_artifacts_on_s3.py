@@ -9,12 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
-from cairn.server.app import build_state, create_app
-from cairn.server.blobs.s3 import S3BlobStore
 from cairn.server.http.deps import AppState
+from tests.api import s3_app as s3_apps
 from tests.blobs.seaweed import S3Server
 from tests.conftest import auth
 
@@ -24,21 +21,9 @@ OCTETS = {"Content-Type": "application/octet-stream"}
 @pytest.fixture
 def s3_app(state: AppState, seaweedfs: S3Server) -> Iterator[tuple[httpx.Client, AppState]]:
     """The app on the test's database, with its blobs under a fresh prefix in the bucket."""
-    settings = state.settings.model_copy(
-        update={
-            "blob_url": f"s3://{seaweedfs.bucket}/t-{uuid.uuid4().hex[:10]}",
-            "s3_endpoint_url": seaweedfs.endpoint,
-            "s3_access_key_id": seaweedfs.access_key,
-            "s3_secret_access_key": SecretStr(seaweedfs.secret_key),
-        }
-    )
-    s3_state = build_state(settings)
-    s3_state.engine.dispose()
-    s3_state.engine, s3_state.readers, s3_state.writers = state.engine, state.readers, state.writers
-    assert isinstance(s3_state.blobs, S3BlobStore)
-    s3_state.blobs.check()
-    with TestClient(create_app(settings, state=s3_state), raise_server_exceptions=False) as c:
-        yield c, s3_state
+    s3_state, client = s3_apps.s3_app(state, s3_apps.s3_settings(state.settings, seaweedfs))
+    with client:
+        yield client, s3_state
 
 
 def test_upload_log_link_and_download_through_s3(

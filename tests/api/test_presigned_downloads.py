@@ -4,23 +4,18 @@ short-lived URL of the bucket; who may not read the bytes gets the same 404 as b
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
-from cairn.server.app import build_state, create_app
 from cairn.server.blobs.factory import open_store
-from cairn.server.blobs.s3 import S3BlobStore
 from cairn.server.http.deps import AppState
 from cairn.server.settings import Settings
+from tests.api.s3_app import s3_app, s3_settings
 from tests.blobs.seaweed import S3Server
 from tests.conftest import MakeUser, auth, call
 
@@ -37,29 +32,6 @@ class Direct:
     client: httpx.Client
     state: AppState
     admin: str
-
-
-def s3_settings(base: Settings, seaweedfs: S3Server, **extra: Any) -> Settings:
-    return base.model_copy(
-        update={
-            "blob_url": f"s3://{seaweedfs.bucket}/direct-{uuid.uuid4().hex[:10]}",
-            "s3_endpoint_url": seaweedfs.endpoint,
-            "s3_access_key_id": seaweedfs.access_key,
-            "s3_secret_access_key": SecretStr(seaweedfs.secret_key),
-            "s3_presigned_downloads": True,
-            **extra,
-        }
-    )
-
-
-def _app(state: AppState, settings: Settings) -> tuple[AppState, TestClient]:
-    s3_state = build_state(settings)
-    s3_state.engine.dispose()
-    s3_state.engine, s3_state.readers, s3_state.writers = state.engine, state.readers, state.writers
-    assert isinstance(s3_state.blobs, S3BlobStore)
-    s3_state.blobs.check()
-    app = create_app(settings, state=s3_state)
-    return s3_state, TestClient(app, raise_server_exceptions=False, follow_redirects=False)
 
 
 def _publish(client: httpx.Client, admin: str) -> None:
@@ -86,7 +58,10 @@ def _publish(client: httpx.Client, admin: str) -> None:
 
 @pytest.fixture
 def direct(state: AppState, seaweedfs: S3Server, admin_key: str) -> Iterator[Direct]:
-    s3_state, client = _app(state, s3_settings(state.settings, seaweedfs, s3_presign_seconds=120))
+    settings = s3_settings(
+        state.settings, seaweedfs, s3_presigned_downloads=True, s3_presign_seconds=120
+    )
+    s3_state, client = s3_app(state, settings)
     with client:
         _publish(client, admin_key)
         yield Direct(client, s3_state, admin_key)
@@ -163,8 +138,10 @@ def test_the_public_endpoint_names_the_host_clients_use(
     state: AppState, seaweedfs: S3Server, admin_key: str
 ) -> None:
     public = seaweedfs.endpoint.replace("127.0.0.1", "localhost")
-    settings = s3_settings(state.settings, seaweedfs, s3_public_endpoint_url=public)
-    _, client = _app(state, settings)
+    settings = s3_settings(
+        state.settings, seaweedfs, s3_presigned_downloads=True, s3_public_endpoint_url=public
+    )
+    _, client = s3_app(state, settings)
     with client:
         _publish(client, admin_key)
         url = _location(client.get(LOGGED, headers=auth(admin_key)))
@@ -178,7 +155,7 @@ def test_without_presigning_the_server_sends_the_bytes(
     state: AppState, seaweedfs: S3Server, admin_key: str
 ) -> None:
     settings = s3_settings(state.settings, seaweedfs, s3_presigned_downloads=False)
-    _, client = _app(state, settings)
+    _, client = s3_app(state, settings)
     with client:
         _publish(client, admin_key)
         resp = client.get(LOGGED, headers=auth(admin_key))

@@ -20,7 +20,7 @@ from cairn.server.domain.errors import NotFoundError
 from cairn.server.domain.principal import Principal
 from cairn.server.http.deps import AppState
 from cairn.server.services import direct_uploads
-from tests.api.test_presigned_downloads import _app, s3_settings
+from tests.api.s3_app import s3_app, s3_settings
 from tests.blobs.seaweed import S3Server
 from tests.conftest import MakeUser, auth
 
@@ -41,7 +41,7 @@ def direct(state: AppState, seaweedfs: S3Server, admin_key: str) -> Iterator[Dir
     settings = s3_settings(
         state.settings, seaweedfs, s3_presigned_downloads=False, s3_presigned_uploads=True
     )
-    s3_state, client = _app(state, settings)
+    s3_state, client = s3_app(state, settings)
     assert isinstance(s3_state.blobs, S3BlobStore)
     with client:
         yield Direct(client, s3_state.blobs, admin_key)
@@ -221,7 +221,8 @@ def test_without_presigned_uploads_the_routes_answer_404(
     local = app_client.post(START, json={"size": 5}, headers=auth(admin_key))
     assert local.status_code == 404
     assert "CAIRN_S3_PRESIGNED_UPLOADS" in local.json()["error"]["message"]
-    _, client = _app(state, s3_settings(state.settings, seaweedfs))  # downloads only
+    settings = s3_settings(state.settings, seaweedfs, s3_presigned_downloads=True)
+    _, client = s3_app(state, settings)  # downloads only
     with client:
         off = client.post(START, json={"size": 5}, headers=auth(admin_key))
     assert off.status_code == 404
