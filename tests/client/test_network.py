@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -80,6 +82,12 @@ def test_the_sdk_reads_a_large_body_in_large_pieces_and_intact(
     def counting(
         self: _network._GrowingReads, max_bytes: int, timeout: float | None = None
     ) -> bytes:
+        # Reads grow only while the body arrives faster than it is read. Whether it does is
+        # up to the machine's load, so make it so: a receive buffer of fixed size (the
+        # kernel's own grows only for a reader that keeps up) and a short pause before each
+        # read, which lets the sending thread fill it.
+        self.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        time.sleep(0.002)
         data = real_read(self, max_bytes, timeout)
         received.append(len(data))
         return data
