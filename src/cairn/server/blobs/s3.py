@@ -367,13 +367,12 @@ class S3BlobStore:
         return answer["ETag"], _chunks_of(answer["Body"])
 
     def promote(self, name: str, version: str, sha256: str, size: int) -> bool:
-        target = self.key_of(sha256)
-        if self.head(target) == size:
-            return True  # stored already, and verified when it was
+        # Copied even over a blob stored already, as S3Writer.commit rewrites one: the new
+        # LastModified is what tells the garbage collector's orphan pass to keep the bytes.
         try:
             self.slow_client.copy_object(
                 Bucket=self.bucket,
-                Key=target,
+                Key=self.key_of(sha256),
                 CopySource={"Bucket": self.bucket, "Key": self._direct_key(name)},
                 CopySourceIfMatch=version,
             )
