@@ -12,12 +12,13 @@ import pytest
 
 from cairn.server.blobs.base import READ_CHUNK
 from cairn.server.http.deps import AppState
+from cairn.server.http.downloads import STREAM_PIECE
 from cairn.server.http.readahead import read_ahead
 from tests.conftest import MakeUser, auth
 
 OCTETS = {"Content-Type": "application/octet-stream"}
 SMALL = os.urandom(READ_CHUNK)  # the largest body sent whole
-LARGE = os.urandom(3 * READ_CHUNK + 4321)  # streamed in chunks with read-ahead
+LARGE = os.urandom(2 * STREAM_PIECE + 4321)  # streamed in pieces with read-ahead
 PROJECT = "/api/v1/projects/admin/bytes/artifacts"
 
 

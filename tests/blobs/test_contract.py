@@ -119,6 +119,18 @@ def test_ranged_reads(store: BlobStore) -> None:
         assert all(0 < len(piece) <= READ_CHUNK for piece in pieces), (start, end)
 
 
+@pytest.mark.parametrize(("start", "end"), [(0, None), (3, None), (5, 3 * MiB + 7)])
+def test_reads_come_in_pieces_of_the_size_asked(
+    store: BlobStore, start: int, end: int | None
+) -> None:
+    data = os.urandom(3 * MiB + 100)
+    digest = put(store, data)
+    pieces = list(store.read(digest, start, end, piece=MiB))
+    assert b"".join(pieces) == data[start:end]
+    assert [len(p) for p in pieces[:-1]] == [MiB] * (len(pieces) - 1)
+    assert 0 < len(pieces[-1]) <= MiB
+
+
 def test_ranged_reads_of_the_empty_blob(store: BlobStore) -> None:
     digest = put(store, b"")
     for start, end in [(0, None), (0, 0), (0, 10), (3, None)]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
@@ -78,6 +79,54 @@ def test_a_hasher_failure_is_raised_to_the_feeder_and_never_blocks_it() -> None:
         feed_then_digest()
     assert isinstance(raised.value.__cause__, MemoryError)
     assert hasher_threads() == []
+
+
+class Recording:
+    """A digest that records the pieces it was given."""
+
+    def __init__(self) -> None:
+        self.pieces: list[bytes] = []
+
+    def update(self, data: bytes) -> None:
+        self.pieces.append(bytes(data))
+
+    def hexdigest(self) -> str:
+        return "0" * 64
+
+
+def test_each_batch_is_handed_back_once_hashed_in_order() -> None:
+    digest = Recording()
+    handed_back: list[tuple[int, int]] = []  # (batch, pieces hashed by then)
+    with BackgroundHasher(digest) as hasher:  # type: ignore[arg-type]
+        for index in range(3 * _hasher.QUEUE_DEPTH):
+            done = functools.partial(lambda i: handed_back.append((i, len(digest.pieces))), index)
+            hasher.feed([b"%d" % index], done)
+        hasher.hexdigest()
+    assert handed_back == [(i, i + 1) for i in range(3 * _hasher.QUEUE_DEPTH)]
+
+
+def test_after_a_hasher_failure_every_batch_is_still_handed_back() -> None:
+    fed: list[int] = []
+    handed_back: list[int] = []
+
+    def feed_until_it_fails() -> None:
+        with BackgroundHasher(Exploding(fail_at=2)) as hasher:  # type: ignore[arg-type]
+            for index in range(10 * _hasher.QUEUE_DEPTH):
+                hasher.feed([b"x"], functools.partial(handed_back.append, index))
+                fed.append(index)
+
+    with pytest.raises(RuntimeError, match="hashing the download failed"):
+        feed_until_it_fails()
+    assert len(fed) >= 2
+    assert handed_back == fed  # none kept: a receiver waiting for its buffers goes on
+    assert hasher_threads() == []
+
+
+def test_the_inline_hasher_hands_a_batch_back_after_hashing_it() -> None:
+    digest = Recording()
+    seen: list[int] = []
+    InlineHasher(digest).feed([b"a", b"b"], lambda: seen.append(len(digest.pieces)))  # type: ignore[arg-type]
+    assert seen == [2]
 
 
 def test_a_failure_in_the_writer_still_ends_the_hasher_thread() -> None:

@@ -8,6 +8,7 @@ import hashlib
 import json
 import math
 import os
+import queue
 import shutil
 import threading
 import uuid
@@ -24,6 +25,7 @@ from cairn.client._cache import BlobCache, link_or_copy, remove
 from cairn.client._errors import CairnError, ValidationError
 from cairn.client._hasher import BackgroundHasher, InlineHasher, hasher_for
 from cairn.client._manifest import FileEntry, check_manifest, check_sha256
+from cairn.client._network import RawBody, body_left_in_socket, raw_body
 from cairn.client._progress import TransferProgress
 from cairn.client._session import Session
 from cairn.client._transfer import (
@@ -47,6 +49,12 @@ BATCH_FILE_BYTES = 8 << 20
 BATCH_DIGESTS = 1000
 BATCH_BYTES = 32 << 20
 BATCH_MIN_BYTES = 4 << 20
+# A file fetched alone is received from the socket into RING reused buffers of up to PIECE
+# bytes, each written as it fills and then hashed on the hasher's thread while the next one
+# fills (on a 2-core VM 4 MiB pieces were as fast as 1 MiB ones with less kernel time, and
+# ~10% faster than 256 KiB ones).
+PIECE = 4 << 20
+RING = 3
 _WINDOWS_DEVICES = frozenset(
     {"CON", "PRN", "AUX", "NUL", *(f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10))}
 )
@@ -323,7 +331,10 @@ class _Fetcher:
         if offset == blob.size and offset:
             return digest.hexdigest() == blob.sha256
         headers = {"Range": f"bytes={offset}-"} if offset else {}
-        with send(self.session, "GET", self.file_path(blob.sha256), headers=headers) as response:
+        with (
+            body_left_in_socket(),
+            send(self.session, "GET", self.file_path(blob.sha256), headers=headers) as response,
+        ):
             if offset and response.status_code != 206:
                 self.bar.advance(-offset)
                 digest, offset = hashlib.sha256(), 0
@@ -357,6 +368,9 @@ class _Fetcher:
     ) -> int:
         """Write the body piece by piece as received (no joining copy) while the hasher takes
         it in batches; returns the bytes then held, stopping once past ``size``."""
+        body = raw_body(response)
+        if body is not None:
+            return self._write_raw(body, out, hasher, received, size)
         taking = _Taking(out, hasher, self.bar)
         for piece in response.iter_bytes():
             check_stop(self.stop)
@@ -365,6 +379,34 @@ class _Fetcher:
                 break
             taking.take(piece)
         taking.flush()
+        return received
+
+    def _write_raw(
+        self,
+        body: RawBody,
+        out: FileWriter,
+        hasher: BackgroundHasher | InlineHasher,
+        received: int,
+        size: int,
+    ) -> int:
+        """``_write`` for a body received straight from the socket into a ring of buffers,
+        each reused once written and hashed; returns the bytes then held."""
+        free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        for _ in range(min(RING, -(-(size - received) // PIECE))):
+            free.put(bytearray(min(PIECE, size - received)))
+        while received < size:
+            check_stop(self.stop)
+            buffer = free.get()
+            view = memoryview(buffer)[: min(len(buffer), size - received)]
+            filled = 0
+            while filled < len(view) and (n := body.receive_into(view[filled:])):
+                out.write(view[filled : filled + n])  # at once: the disk starts sooner
+                filled += n
+            received += filled
+            hasher.feed([view[:filled]], functools.partial(free.put, buffer))
+            self.bar.advance(filled)
+            if filled < len(view):
+                break
         return received
 
 

@@ -5,26 +5,27 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 from cairn.client._blobstream import Piece
 
 QUEUE_DEPTH = 4
 BACKGROUND_FROM = 8 << 20  # smaller files are hashed inline: a thread costs more than it saves
+_Batch = tuple[Sequence[Piece], Callable[[], None] | None]  # pieces, and what to call after
 
 
 class BackgroundHasher:
     """Feeds batches of bytes to a sha256 on a worker thread; at most ``QUEUE_DEPTH`` wait.
 
-    Batches must not be changed after ``feed``. Use it as a context manager: the thread ends
-    when the block does, also on an error. A failure of the worker is raised by the next
-    ``feed`` or by ``hexdigest``.
+    Batches must not be changed after ``feed`` until its ``done`` is called. Use it as a
+    context manager: the thread ends when the block does, also on an error. A failure of the
+    worker is raised by the next ``feed`` or by ``hexdigest``.
     """
 
     def __init__(self, digest: hashlib._Hash | None = None) -> None:
         self._digest = digest if digest is not None else hashlib.sha256()
-        self._queue: queue.Queue[Sequence[Piece] | None] = queue.Queue(QUEUE_DEPTH)
+        self._queue: queue.Queue[_Batch | None] = queue.Queue(QUEUE_DEPTH)
         self._error: BaseException | None = None
         self._done = False
         self._thread = threading.Thread(target=self._run, name="cairn-sha256", daemon=True)
@@ -42,23 +43,27 @@ class BackgroundHasher:
         self._finish()
 
     def _run(self) -> None:
-        try:
-            while (batch := self._queue.get()) is not None:
-                for piece in batch:
-                    self._digest.update(piece)
-        except BaseException as exc:  # handed to the feeding thread
-            self._error = exc
-            while self._queue.get() is not None:  # keep the feeder from blocking
-                pass
+        while (item := self._queue.get()) is not None:
+            batch, done = item
+            try:
+                if self._error is None:  # after a failure, only hand batches back
+                    for piece in batch:
+                        self._digest.update(piece)
+            except BaseException as exc:  # handed to the feeding thread
+                self._error = exc
+            finally:
+                if done is not None:
+                    done()
 
     def _raise_failure(self) -> None:
         if self._error is not None:
             raise RuntimeError(f"hashing the download failed: {self._error}") from self._error
 
-    def feed(self, batch: Sequence[Piece]) -> None:
-        """Queue ``batch`` for hashing (blocks while the queue is full)."""
+    def feed(self, batch: Sequence[Piece], done: Callable[[], None] | None = None) -> None:
+        """Queue ``batch`` for hashing (blocks while the queue is full); ``done`` is called
+        on the worker once it is hashed."""
         self._raise_failure()
-        self._queue.put(batch)
+        self._queue.put((batch, done))
 
     def _finish(self) -> None:
         if not self._done:
@@ -90,10 +95,12 @@ class InlineHasher:
     ) -> None:
         return None
 
-    def feed(self, batch: Sequence[Piece]) -> None:
-        """Hash ``batch`` now."""
+    def feed(self, batch: Sequence[Piece], done: Callable[[], None] | None = None) -> None:
+        """Hash ``batch`` now, then call ``done``."""
         for piece in batch:
             self._digest.update(piece)
+        if done is not None:
+            done()
 
     def hexdigest(self) -> str:
         """The digest of everything fed."""

@@ -1,9 +1,13 @@
-"""The SDK's HTTP transport: httpx, its connections reading a large body in large pieces."""
+"""The SDK's HTTP transport: httpx, its connections reading a large body in large pieces, or
+leaving it in the socket for the caller to receive into its own buffers."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import ssl
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpcore
@@ -16,20 +20,94 @@ import httpx
 FIRST_READ = 64 << 10
 LARGEST_READ = 1 << 20
 
+# Header blocks are read with MSG_PEEK in pieces of this size, then taken to their end only.
+HEAD_PEEK = 16 << 10
+HEAD_END = b"\r\n\r\n"
+
 SocketOption = (
     tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
 )
 SocketOptions = Iterable[SocketOption]
 
 
+_requested = threading.local()
+
+
+@contextlib.contextmanager
+def body_left_in_socket() -> Iterator[None]:
+    """Within this block, the answers to this thread's requests over plain TCP are read up to
+    the end of their headers only: their body stays in the socket for ``raw_body``."""
+    _requested.raw = True
+    try:
+        yield
+    finally:
+        _requested.raw = False
+
+
+class RawBody:
+    """The body of an answer, its ``length`` bytes received from its socket straight into the
+    caller's buffers (no copy through h11 or httpx, no new bytes object per read)."""
+
+    def __init__(self, sock: socket.socket, length: int, timeout: float | None) -> None:
+        self._sock = sock
+        self._left = length
+        self._timeout = timeout
+
+    def receive_into(self, view: memoryview) -> int:
+        """Receive what has arrived (waiting for something) into ``view``; 0 at the body's
+        end, or when the peer closed before it."""
+        if not self._left:
+            return 0
+        try:
+            self._sock.settimeout(self._timeout)
+            received = self._sock.recv_into(view[: self._left])
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout("timed out receiving the body") from exc
+        except OSError as exc:
+            raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+        self._left = self._left - received if received else 0
+        return received
+
+
+def raw_body(response: httpx.Response) -> RawBody | None:
+    """The body of ``response`` to receive from its socket, when ``body_left_in_socket`` left
+    it there and it is exactly Content-Length plain bytes; else None (read it with httpx).
+    Once it is received, closing the response closes its connection: httpx never saw the
+    body end, so the connection is not used again."""
+    stream = response.extensions.get("network_stream")
+    headers = response.headers
+    length = headers.get("content-length", "")
+    if (
+        not isinstance(stream, _GrowingReads)
+        or not stream.body_in_socket
+        or response.is_stream_consumed
+        or not length.isdigit()
+        or "transfer-encoding" in headers
+        or headers.get("content-encoding", "identity").lower() != "identity"
+    ):
+        return None
+    stream.body_in_socket = False
+    assert stream.raw_socket is not None
+    timeout = response.request.extensions.get("timeout", {}).get("read")
+    return RawBody(stream.raw_socket, int(length), timeout)
+
+
 class _GrowingReads(httpcore.NetworkStream):
-    """A connection whose reads double while they fill up, up to LARGEST_READ."""
+    """A connection whose reads double while they fill up, up to LARGEST_READ; it reads only
+    the headers of an answer ``body_left_in_socket`` asks it to (over plain TCP)."""
 
     def __init__(self, inner: httpcore.NetworkStream) -> None:
         self._inner = inner
         self._size = FIRST_READ
+        sock = inner.get_extra_info("socket")
+        self.raw_socket = sock if type(sock) is socket.socket else None
+        self._heads_only = False
+        self._head = b""
+        self.body_in_socket = False
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self._heads_only:
+            return self._read_head(timeout)
         size = max(max_bytes, self._size)
         data = self._inner.read(size, timeout)
         if len(data) == size:
@@ -38,7 +116,40 @@ class _GrowingReads(httpcore.NetworkStream):
             self._size = max(self._size // 2, FIRST_READ)
         return data
 
+    def _read_head(self, timeout: float | None) -> bytes:
+        """The next bytes of the header block being received, never past its end; after the
+        final (non-1xx) block, the body is left in the socket."""
+        assert self.raw_socket is not None
+        sock = self.raw_socket
+        try:
+            sock.settimeout(timeout)
+            peeked = sock.recv(HEAD_PEEK, socket.MSG_PEEK)
+            searched = self._head[-3:] + peeked
+            end = searched.find(HEAD_END)
+            wanted = len(peeked) if end < 0 else end + len(HEAD_END) - len(self._head[-3:])
+            data = b""
+            while len(data) < wanted:  # the peeked bytes are queued: these reads do not wait
+                piece = sock.recv(wanted - len(data))
+                if not piece:
+                    break
+                data += piece
+        except TimeoutError as exc:
+            raise httpcore.ReadTimeout(str(exc)) from exc
+        except OSError as exc:
+            raise httpcore.ReadError(str(exc)) from exc
+        self._head += data
+        if end >= 0:
+            informational = self._head[9:10] == b"1"  # "HTTP/1.1 1xx": another block follows
+            self._head = b""
+            if not informational:
+                self._heads_only = False
+                self.body_in_socket = True
+        return data
+
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.body_in_socket = False
+        self._heads_only = self.raw_socket is not None and getattr(_requested, "raw", False)
+        self._head = b""
         self._inner.write(buffer, timeout)
 
     def close(self) -> None:

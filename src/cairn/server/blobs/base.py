@@ -58,8 +58,11 @@ class BlobStore(Protocol):
     def check(self) -> None:
         """Fail fast when the store is unreachable or misconfigured."""
 
-    def read(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-        """Stream bytes [start, end) of a blob (end None: to the end)."""
+    def read(
+        self, sha256: str, start: int = 0, end: int | None = None, *, piece: int = READ_CHUNK
+    ) -> Iterator[bytes]:
+        """Stream bytes [start, end) of a blob (end None: to the end), ``piece`` bytes at a
+        time (the last one may be shorter)."""
 
     def download_url(self, sha256: str, content_disposition: str) -> str | None:
         """A short-lived URL the client may fetch the blob from itself (the response carrying

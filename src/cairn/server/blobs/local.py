@@ -100,12 +100,14 @@ class LocalBlobStore:
     def download_url(self, sha256: str, content_disposition: str) -> str | None:
         return None  # a local folder has no address clients could reach
 
-    def read(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def read(
+        self, sha256: str, start: int = 0, end: int | None = None, *, piece: int = READ_CHUNK
+    ) -> Iterator[bytes]:
         with open(self.path_of(sha256), "rb") as f:
             f.seek(start)
             remaining = None if end is None else max(end - start, 0)
             while remaining is None or remaining > 0:
-                want = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
+                want = piece if remaining is None else min(piece, remaining)
                 chunk = f.read(want)
                 if not chunk:
                     return

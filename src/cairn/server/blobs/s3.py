@@ -309,8 +309,10 @@ class S3BlobStore:
             return [self.size(d) for d in digests]
         return list(_lookups().map(self.size, digests))
 
-    def read(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-        return self._stream(self.key_of(sha256), start, end)
+    def read(
+        self, sha256: str, start: int = 0, end: int | None = None, *, piece: int = READ_CHUNK
+    ) -> Iterator[bytes]:
+        return self._stream(self.key_of(sha256), start, end, piece)
 
     def download_url(self, sha256: str, content_disposition: str) -> str | None:
         if self.presigner is None or not self.presign_downloads:
@@ -325,7 +327,9 @@ class S3BlobStore:
             "get_object", Params=params, ExpiresIn=self.presign_seconds
         )
 
-    def _stream(self, key: str, start: int, end: int | None) -> Iterator[bytes]:
+    def _stream(
+        self, key: str, start: int, end: int | None, piece: int = READ_CHUNK
+    ) -> Iterator[bytes]:
         if end is not None and end <= start:
             if self.head(key) is None:
                 raise FileNotFoundError(key)
@@ -338,7 +342,7 @@ class S3BlobStore:
             if _status(err) == 416:  # the range starts at or past the end
                 return
             raise
-        yield from _chunks_of(answer["Body"])
+        yield from _chunks_of(answer["Body"], piece)
 
     def _get(self, key: str, start: int, end: int | None) -> GetObjectOutputTypeDef:
         if start == 0 and end is None:
@@ -442,10 +446,10 @@ class S3BlobStore:
         return True
 
 
-def _chunks_of(body: StreamingBody) -> Iterator[bytes]:
-    """An object's body READ_CHUNK at a time, closed at the end or when abandoned."""
+def _chunks_of(body: StreamingBody, piece: int = READ_CHUNK) -> Iterator[bytes]:
+    """An object's body ``piece`` bytes at a time, closed at the end or when abandoned."""
     try:
-        yield from body.iter_chunks(READ_CHUNK)
+        yield from body.iter_chunks(piece)
     finally:
         body.close()
 

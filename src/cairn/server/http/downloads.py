@@ -23,6 +23,10 @@ _RANGE = re.compile(r"bytes=(\d{1,19})-(\d{0,19})")
 # Small files of a blob stream are read this many bytes per worker-thread hop: a hop costs
 # about as much as reading a small file, so one per file would halve the throughput.
 GROUP_BYTES = 2 << 20
+# One file's body is streamed in pieces of this size: a piece costs a worker-thread hop and a
+# pass of the event loop, and 4 MiB ones sent 1 GiB with ~20% less server CPU than 1 MiB
+# ones on a 2-core VM (two are held per download: the one sent and the one read ahead).
+STREAM_PIECE = 4 << 20
 # The 200 body of a batch download, for the OpenAPI document.
 BLOBS_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -107,7 +111,7 @@ def file_response(store: BlobStore, file: FileView, range_header: str | None) ->
         raise _missing(file)
     headers["Content-Length"] = str(end - start)
     return StreamingResponse(
-        read_ahead(store.read(file.sha256, start, end)),
+        read_ahead(store.read(file.sha256, start, end, piece=STREAM_PIECE)),
         status_code=status,
         media_type="application/octet-stream",
         headers=headers,

@@ -1,0 +1,132 @@
+"""SDK downloads from a real `cairn server` over TCP, where large bodies skip httpx."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cairn
+from cairn.client import _download
+from cairn.client._errors import CairnError
+from cairn.client._transfer import DigestMismatchError
+from tests import servers
+from tests.reliability.client import PASSWORD, admin_key
+
+MIB = 1 << 20
+LARGE = os.urandom(3 * _download.PIECE + 12_345)  # fetched alone: over BATCH_FILE_BYTES
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("server") / "data"
+
+
+@pytest.fixture(scope="module")
+def server(data_dir: Path) -> Iterator[servers.Server]:
+    with servers.running(data_dir, {"CAIRN_ADMIN_PASSWORD": PASSWORD}) as running:
+        yield running
+
+
+@pytest.fixture
+def api(server: servers.Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("CAIRN_CACHE_DIR", str(tmp_path / "cache"))
+    with cairn.Api(base_url=server.base, api_key=admin_key(server.base)) as made:
+        yield made
+
+
+@pytest.fixture
+def raw_receptions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The starting offset of every body the SDK received from the socket itself."""
+    seen: list[int] = []
+    real = _download._Fetcher._write_raw
+
+    def spying(self: Any, body: Any, out: Any, hasher: Any, received: int, size: int) -> int:
+        seen.append(received)
+        return real(self, body, out, hasher, received, size)
+
+    monkeypatch.setattr(_download._Fetcher, "_write_raw", spying)
+    return seen
+
+
+def log(api: Any, tmp_path: Path, name: str, data: bytes = LARGE) -> Any:
+    source = tmp_path / "src"
+    source.mkdir(exist_ok=True)
+    (source / "weights.bin").write_bytes(data)
+    (source / "config.json").write_text('{"layers": 2}')
+    art = cairn.Artifact(name, type="model")
+    art.add_dir(source)
+    return api.log_artifact(art, "admin/real", progress=False)
+
+
+def blob_file(data_dir: Path, data: bytes) -> Path:
+    digest = hashlib.sha256(data).hexdigest()
+    found = [p for p in data_dir.rglob(digest) if p.is_file()]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_a_large_file_comes_from_the_socket_intact(
+    api: Any, tmp_path: Path, raw_receptions: list[int]
+) -> None:
+    version = log(api, tmp_path, "intact")
+    root = version.download(tmp_path / "out", cache=False, progress=False)
+    assert files(root) == {"weights.bin": LARGE, "config.json": b'{"layers": 2}'}
+    assert raw_receptions == [0]
+
+
+def test_an_interrupted_large_file_resumes_from_the_socket(
+    api: Any, tmp_path: Path, raw_receptions: list[int]
+) -> None:
+    version = log(api, tmp_path, "resumed")
+    root = tmp_path / "out"
+    partial = root / _download.PARTIAL_DIR / hashlib.sha256(LARGE).hexdigest()
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(LARGE[: 5 * MIB + 3])
+    version.download(root, cache=False, progress=False)
+    assert files(root) == {"weights.bin": LARGE, "config.json": b'{"layers": 2}'}
+    assert raw_receptions == [5 * MIB + 3]
+
+
+def test_damaged_stored_bytes_raise_and_leave_nothing(
+    api: Any, data_dir: Path, tmp_path: Path, raw_receptions: list[int]
+) -> None:
+    data = os.urandom(len(LARGE))
+    version = log(api, tmp_path, "damaged", data)
+    blob = blob_file(data_dir, data)
+    with blob.open("r+b") as handle:
+        handle.seek(len(data) // 2)
+        handle.write(bytes([data[len(data) // 2] ^ 0xFF]))
+    root = tmp_path / "out"
+    with pytest.raises(DigestMismatchError):
+        version.download(root, cache=False, progress=False)
+    assert "weights.bin" not in files(root)
+    assert raw_receptions == [0]
+
+
+def test_stored_bytes_cut_short_end_the_download_with_an_error_not_a_hang(
+    api: Any, data_dir: Path, tmp_path: Path, raw_receptions: list[int]
+) -> None:
+    data = os.urandom(len(LARGE))
+    version = log(api, tmp_path, "short", data)
+    blob = blob_file(data_dir, data)
+    os.truncate(blob, len(data) - MIB)
+    root = tmp_path / "out"
+    started = time.monotonic()
+    with pytest.raises(CairnError) as raised:
+        version.download(root, cache=False, progress=False)
+    assert time.monotonic() - started < 30  # far below the SDK's read timeout
+    assert "weights.bin" in str(raised.value)
+    assert "weights.bin" not in files(root)
+    assert raw_receptions == [0]
