@@ -99,12 +99,17 @@ def test_an_interrupted_large_file_resumes_from_the_socket(
     assert raw_receptions == [5 * MIB + 3]
 
 
+def logged_with_its_blob(api: Any, data_dir: Path, tmp_path: Path, name: str) -> tuple[Any, Path]:
+    """A version with a large file of new content, and the server's file of that content."""
+    data = os.urandom(len(LARGE))
+    return log(api, tmp_path, name, data), blob_file(data_dir, data)
+
+
 def test_damaged_stored_bytes_raise_and_leave_nothing(
     api: Any, data_dir: Path, tmp_path: Path, raw_receptions: list[int]
 ) -> None:
-    data = os.urandom(len(LARGE))
-    version = log(api, tmp_path, "damaged", data)
-    blob = blob_file(data_dir, data)
+    version, blob = logged_with_its_blob(api, data_dir, tmp_path, "damaged")
+    data = blob.read_bytes()
     with blob.open("r+b") as handle:
         handle.seek(len(data) // 2)
         handle.write(bytes([data[len(data) // 2] ^ 0xFF]))
@@ -118,10 +123,8 @@ def test_damaged_stored_bytes_raise_and_leave_nothing(
 def test_stored_bytes_cut_short_end_the_download_with_an_error_not_a_hang(
     api: Any, data_dir: Path, tmp_path: Path, raw_receptions: list[int]
 ) -> None:
-    data = os.urandom(len(LARGE))
-    version = log(api, tmp_path, "short", data)
-    blob = blob_file(data_dir, data)
-    os.truncate(blob, len(data) - MIB)
+    version, blob = logged_with_its_blob(api, data_dir, tmp_path, "short")
+    os.truncate(blob, len(LARGE) - MIB)
     root = tmp_path / "out"
     started = time.monotonic()
     with pytest.raises(CairnError) as raised:
