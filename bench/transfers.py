@@ -81,6 +81,7 @@ def touch_memory(nbytes: int) -> None:
     such pages, in amounts that vary from step to step; touching memory first gives every
     step, references included, memory the host has just provided.
     """
+    nbytes = min(nbytes, _available_memory() // 2)  # never push the machine into swapping
     if nbytes <= 0:
         return
     flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_POPULATE", 0)
@@ -89,6 +90,17 @@ def touch_memory(nbytes: int) -> None:
         for offset in range(0, nbytes, mmap.PAGESIZE):
             region[offset] = 1
     region.close()
+
+
+def _available_memory() -> int:
+    """MemAvailable from /proc/meminfo in bytes (0 where it cannot be read)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 @dataclass
@@ -680,7 +692,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--touch-gib",
         type=float,
         default=4.0,
-        help="memory touched (faulted in, then freed) before every timed transfer; 0: none",
+        help="memory touched (faulted in, then freed) before every timed transfer, at most "
+        "half of MemAvailable; 0: none",
     )
     parser.add_argument(
         "--only",

@@ -13,10 +13,12 @@ import httpx
 import pytest
 
 import cairn
+from cairn._directio import FileWriter
 from cairn.client import _download, _hasher
 from cairn.client._cache import BlobCache, link_or_copy
 from cairn.client._hasher import BackgroundHasher, InlineHasher, hasher_for
-from cairn.client._transfer import DigestMismatchError, hash_file
+from cairn.client._progress import TransferProgress
+from cairn.client._transfer import DigestMismatchError, Stopped, hash_file
 from tests.client.artifacts_support import MIB, file_gets, record, sha256, tree, version_json, write
 from tests.client.conftest import mock_client
 
@@ -225,6 +227,45 @@ def test_wrong_large_bytes_raise_and_leave_nothing(
     assert tree(root) == {}
     assert background_from_one_mib == [BackgroundHasher]
     assert hasher_threads() == []
+
+
+# -- bodies received from the socket ------------------------------------------------------
+
+
+class Trickle:
+    """A body arriving 1 KiB at a time; sets ``stop`` after ``stop_after`` receives."""
+
+    def __init__(self, stop: threading.Event, stop_after: int) -> None:
+        self.stop = stop
+        self.stop_after = stop_after
+        self.receives = 0
+
+    def receive_into(self, view: memoryview) -> int:
+        self.receives += 1
+        if self.receives == self.stop_after:
+            self.stop.set()
+        n = min(1024, len(view))
+        view[:n] = b"x" * n
+        return n
+
+
+def test_a_body_from_the_socket_stops_within_a_receive_and_counts_each_on_the_bar(
+    tmp_path: Path,
+) -> None:
+    stop = threading.Event()
+    body = Trickle(stop, stop_after=3)
+    out = FileWriter(tmp_path / "partial", direct=False)
+    advanced: list[int] = []
+    bar = TransferProgress("t", total_bytes=1 << 30, total_files=1, enabled=False)
+    bar.advance = advanced.append  # type: ignore[method-assign,assignment]
+    fetcher = _download._Fetcher(None, tmp_path, str, None, bar, stop)  # type: ignore[arg-type]
+    with BackgroundHasher() as hasher, pytest.raises(Stopped):
+        fetcher._write_raw(body, out, hasher, 0, 1 << 30)  # type: ignore[arg-type]
+    assert body.receives == 3  # not the ~4,000 a 4 MiB buffer would take
+    assert advanced == [1024, 1024, 1024]  # each receive counted as it is written
+    out.finish()
+    out.close()
+    assert (tmp_path / "partial").read_bytes() == b"x" * 3 * 1024  # kept for resuming
 
 
 # -- the cache when hard links are impossible ----------------------------------------------

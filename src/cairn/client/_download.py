@@ -395,16 +395,19 @@ class _Fetcher:
         for _ in range(min(RING, -(-(size - received) // PIECE))):
             free.put(bytearray(min(PIECE, size - received)))
         while received < size:
-            check_stop(self.stop)
             buffer = free.get()
             view = memoryview(buffer)[: min(len(buffer), size - received)]
             filled = 0
-            while filled < len(view) and (n := body.receive_into(view[filled:])):
+            while filled < len(view):
+                check_stop(self.stop)
+                n = body.receive_into(view[filled:])
+                if not n:  # the answer's Content-Length ended before the file
+                    break
                 out.write(view[filled : filled + n])  # at once: the disk starts sooner
+                self.bar.advance(n)
                 filled += n
             received += filled
             hasher.feed([view[:filled]], functools.partial(free.put, buffer))
-            self.bar.advance(filled)
             if filled < len(view):
                 break
         return received

@@ -4,6 +4,7 @@ leaving it in the socket for the caller to receive into its own buffers."""
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import ssl
 import threading
@@ -20,9 +21,10 @@ import httpx
 FIRST_READ = 64 << 10
 LARGEST_READ = 1 << 20
 
-# Header blocks are read with MSG_PEEK in pieces of this size, then taken to their end only.
+# Header blocks are read with MSG_PEEK in pieces of up to this size, then taken to their end
+# only: a blank line, found the way h11 finds it (a bare LF ends a line there too).
 HEAD_PEEK = 16 << 10
-HEAD_END = b"\r\n\r\n"
+HEAD_END = re.compile(b"\n\r?\n")
 
 SocketOption = (
     tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
@@ -37,11 +39,12 @@ _requested = threading.local()
 def body_left_in_socket() -> Iterator[None]:
     """Within this block, the answers to this thread's requests over plain TCP are read up to
     the end of their headers only: their body stays in the socket for ``raw_body``."""
+    before = getattr(_requested, "raw", False)
     _requested.raw = True
     try:
         yield
     finally:
-        _requested.raw = False
+        _requested.raw = before
 
 
 class RawBody:
@@ -55,7 +58,8 @@ class RawBody:
 
     def receive_into(self, view: memoryview) -> int:
         """Receive what has arrived (waiting for something) into ``view``; 0 at the body's
-        end, or when the peer closed before it."""
+        end. A peer that closes before it raises, as httpx does: what arrived is kept for
+        resuming, not taken for a whole (and wrong) body."""
         if not self._left:
             return 0
         try:
@@ -65,7 +69,12 @@ class RawBody:
             raise httpx.ReadTimeout("timed out receiving the body") from exc
         except OSError as exc:
             raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
-        self._left = self._left - received if received else 0
+        if not received:
+            raise httpx.RemoteProtocolError(
+                f"peer closed connection without sending complete message body "
+                f"({self._left} bytes missing)"
+            )
+        self._left -= received
         return received
 
 
@@ -107,7 +116,7 @@ class _GrowingReads(httpcore.NetworkStream):
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         if self._heads_only:
-            return self._read_head(timeout)
+            return self._read_head(max_bytes, timeout)
         size = max(max_bytes, self._size)
         data = self._inner.read(size, timeout)
         if len(data) == size:
@@ -116,17 +125,17 @@ class _GrowingReads(httpcore.NetworkStream):
             self._size = max(self._size // 2, FIRST_READ)
         return data
 
-    def _read_head(self, timeout: float | None) -> bytes:
+    def _read_head(self, max_bytes: int, timeout: float | None) -> bytes:
         """The next bytes of the header block being received, never past its end; after the
         final (non-1xx) block, the body is left in the socket."""
         assert self.raw_socket is not None
         sock = self.raw_socket
         try:
             sock.settimeout(timeout)
-            peeked = sock.recv(HEAD_PEEK, socket.MSG_PEEK)
-            searched = self._head[-3:] + peeked
-            end = searched.find(HEAD_END)
-            wanted = len(peeked) if end < 0 else end + len(HEAD_END) - len(self._head[-3:])
+            peeked = sock.recv(min(HEAD_PEEK, max_bytes), socket.MSG_PEEK)
+            tail = self._head[-2:]  # a blank line may begin in what was taken already
+            end = HEAD_END.search(tail + peeked)
+            wanted = len(peeked) if end is None else end.end() - len(tail)
             data = b""
             while len(data) < wanted:  # the peeked bytes are queued: these reads do not wait
                 piece = sock.recv(wanted - len(data))
@@ -138,7 +147,7 @@ class _GrowingReads(httpcore.NetworkStream):
         except OSError as exc:
             raise httpcore.ReadError(str(exc)) from exc
         self._head += data
-        if end >= 0:
+        if end is not None:
             informational = self._head[9:10] == b"1"  # "HTTP/1.1 1xx": another block follows
             self._head = b""
             if not informational:
