@@ -276,3 +276,30 @@ def test_the_request_flag_is_per_thread_and_cleared_after_the_block(
         seen.append(_network.raw_body(response) is None)
         response.read()
     assert seen == [True, True]
+
+
+class _RecordingSocket:
+    """A socket stand-in that fills whatever it is asked for and records the sizes."""
+
+    def __init__(self) -> None:
+        self.asked: list[int] = []
+
+    def settimeout(self, timeout: float | None) -> None:
+        pass
+
+    def recv_into(self, view: memoryview) -> int:
+        self.asked.append(len(view))
+        return len(view)
+
+
+def test_each_receive_asks_for_at_most_the_largest_receive() -> None:
+    sock = _RecordingSocket()
+    length = 3 * _network.LARGEST_RECEIVE + 5
+    body = _network.RawBody(sock, length, None)  # type: ignore[arg-type]
+    buffer = bytearray(length + 100)
+    with memoryview(buffer) as view:
+        got = 0
+        while n := body.receive_into(view[got:]):
+            got += n
+    assert got == length
+    assert sock.asked == [_network.LARGEST_RECEIVE] * 3 + [5]

@@ -21,6 +21,12 @@ import httpx
 FIRST_READ = 64 << 10
 LARGEST_READ = 1 << 20
 
+# A body left in the socket is received at most this much per call. Larger receives (up to
+# the 4 MiB the download's buffers hold) drain the socket in big gulps, and the server then
+# spent up to 2-3x the CPU sending (median 1,146 against 1,368 MB/s for 1 GiB, 9 interleaved
+# runs on a 2-core VM); with this cap it spends what it spends for httpx's reads.
+LARGEST_RECEIVE = 1 << 20
+
 # Header blocks are read with MSG_PEEK in pieces of up to this size, then taken to their end
 # only: a blank line, found the way h11 finds it (a bare LF ends a line there too).
 HEAD_PEEK = 16 << 10
@@ -64,7 +70,7 @@ class RawBody:
             return 0
         try:
             self._sock.settimeout(self._timeout)
-            received = self._sock.recv_into(view[: self._left])
+            received = self._sock.recv_into(view[: min(self._left, LARGEST_RECEIVE)])
         except TimeoutError as exc:
             raise httpx.ReadTimeout("timed out receiving the body") from exc
         except OSError as exc:
