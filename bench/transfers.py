@@ -84,9 +84,9 @@ def touch_memory(nbytes: int) -> None:
     nbytes = min(nbytes, _available_memory() // 2)  # never push the machine into swapping
     if nbytes <= 0:
         return
-    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_POPULATE", 0)
-    region = mmap.mmap(-1, nbytes, flags=flags)
-    if not getattr(mmap, "MAP_POPULATE", 0):
+    populate = getattr(mmap, "MAP_POPULATE", 0)
+    region = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | populate)
+    if not populate:
         for offset in range(0, nbytes, mmap.PAGESIZE):
             region[offset] = 1
     region.close()
@@ -106,10 +106,10 @@ def _available_memory() -> int:
 @dataclass
 class Cold:
     """Drops the page cache before every timed transfer, when allowed, then touches
-    ``warm_bytes`` of memory (``touch_memory``); the same for all."""
+    ``touch_bytes`` of memory (``touch_memory``); the same for all."""
 
     enabled: bool
-    warm_bytes: int = 0
+    touch_bytes: int = 0
     worked: bool | None = None
 
     def __call__(self) -> None:
@@ -118,7 +118,7 @@ class Cold:
         else:
             ok = drop_caches()
             self.worked = ok if self.worked is None else (self.worked and ok)
-        touch_memory(self.warm_bytes)
+        touch_memory(self.touch_bytes)
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -721,7 +721,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     started = time.monotonic()
     load_start = _proc.loadavg()
-    cold = Cold(enabled=not args.no_drop_caches, warm_bytes=int(args.touch_gib * GIB))
+    cold = Cold(enabled=not args.no_drop_caches, touch_bytes=int(args.touch_gib * GIB))
     work = Path(tempfile.mkdtemp(prefix="cairn-bench-transfers-", dir=args.workdir))
     print(f"work dir {work} ({free / GIB:.0f} GiB free, ~{need / GIB:.1f} GiB needed)")
     try:

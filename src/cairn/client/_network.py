@@ -60,7 +60,7 @@ class RawBody:
     def __init__(self, sock: socket.socket, length: int, timeout: float | None) -> None:
         self._sock = sock
         self._left = length
-        self._timeout = timeout
+        sock.settimeout(timeout)  # once: nothing else uses the socket until the body ends
 
     def receive_into(self, view: memoryview) -> int:
         """Receive what has arrived (waiting for something) into ``view``; 0 at the body's
@@ -69,7 +69,6 @@ class RawBody:
         if not self._left:
             return 0
         try:
-            self._sock.settimeout(self._timeout)
             received = self._sock.recv_into(view[: min(self._left, LARGEST_RECEIVE)])
         except TimeoutError as exc:
             raise httpx.ReadTimeout("timed out receiving the body") from exc
