@@ -79,6 +79,24 @@ def test_records_are_read_whatever_the_pieces(piece: int) -> None:
     assert sink.ended == len(BLOBS)
 
 
+@pytest.mark.parametrize("piece", [1, 7, 86, 87, 4096, 70_001])
+def test_records_are_read_from_one_buffer_refilled_for_every_piece(piece: int) -> None:
+    body = stream_of(*BLOBS)
+    buffer = bytearray(piece)
+
+    def refilled() -> Iterator[memoryview]:
+        for i in range(0, len(body), piece):
+            chunk = body[i : i + piece]
+            buffer[: len(chunk)] = chunk  # what was handed out before is overwritten
+            yield memoryview(buffer)[: len(chunk)]
+        buffer[:] = bytes(len(buffer))
+
+    sink = Collect()
+    read_stream(refilled(), EXPECTED, sink)
+    assert sink.records == [(sha256(b), len(b), b) for b in BLOBS]
+    assert sink.ended == len(BLOBS)
+
+
 def test_nothing_asked_nothing_sent() -> None:
     sink = Collect()
     read_stream([], [], sink)

@@ -9,12 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 import cairn
 from cairn.client import _download
 from cairn.client._errors import NetworkError
 from cairn.client._hasher import BackgroundHasher
+from cairn.client._network import RawBody
 from cairn.client._transfer import DigestMismatchError
 from tests import servers
 from tests.reliability.client import PASSWORD, admin_key
@@ -165,3 +167,105 @@ def test_a_slow_hasher_never_sees_a_buffer_refilled_under_it(
     root = version.download(tmp_path / "out", cache=False, progress=False)
     assert files(root)["weights.bin"] == data
     assert raw_receptions == [0]
+
+
+# -- small files: one blob stream per batch, received into one refilled buffer ---------------
+
+
+@pytest.fixture
+def refilled_batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The bytes of every batch the SDK received from the socket itself, one entry each."""
+    seen: list[int] = []
+    real = _download._refilled
+
+    def spying(body: Any) -> Iterator[memoryview]:
+        index = len(seen)
+        seen.append(0)  # batches run on several threads at once
+        for piece in real(body):
+            seen[index] += len(piece)
+            yield piece
+
+    monkeypatch.setattr(_download, "_refilled", spying)
+    return seen
+
+
+def log_small(api: Any, tmp_path: Path, name: str, data: dict[str, bytes]) -> Any:
+    source = tmp_path / "small-src"
+    for path, content in data.items():
+        (source / path).parent.mkdir(parents=True, exist_ok=True)
+        (source / path).write_bytes(content)
+    art = cairn.Artifact(name, type="dataset")
+    art.add_dir(source)
+    return api.log_artifact(art, "admin/real", progress=False)
+
+
+def small_files(count: int) -> dict[str, bytes]:
+    """Files whose records straddle the receive buffer's edges at many offsets."""
+    made = {f"part/{i:03d}.bin": os.urandom(i * 9_973 % (3 * MIB // 2) + i) for i in range(count)}
+    return made | {"empty": b"", "twin.bin": made["part/001.bin"]}
+
+
+def test_small_files_come_from_the_socket_in_batches_intact(
+    api: Any, tmp_path: Path, refilled_batches: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = small_files(120)
+    version = log_small(api, tmp_path, "small-intact", data)
+    alone: list[str] = []
+    real = _download._Fetcher._fetch_alone
+
+    def spying(self: Any, blob: Any, pending: list[Path]) -> None:
+        alone.append(blob.sha256)
+        real(self, blob, pending)
+
+    monkeypatch.setattr(_download._Fetcher, "_fetch_alone", spying)
+    root = version.download(tmp_path / "out", cache=False, progress=False)
+    assert files(root) == data
+    assert alone == []
+    distinct = {hashlib.sha256(d).hexdigest(): len(d) for d in data.values()}
+    headers = sum(len(f"{sha} {size}\n") for sha, size in distinct.items())
+    assert sum(refilled_batches) == sum(distinct.values()) + headers
+    assert len(refilled_batches) >= 2  # several batches, each on its own connection
+
+
+def test_a_batch_cut_short_on_the_socket_leaves_the_rest_to_single_fetches(
+    api: Any, tmp_path: Path, refilled_batches: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = small_files(60)
+    version = log_small(api, tmp_path, "small-cut", data)
+    real = RawBody.receive_into
+    first: list[RawBody] = []
+    cut = {"left": 300_001}
+
+    def cutting(self: RawBody, view: memoryview) -> int:
+        first[:] = first or [self]
+        if self is not first[0]:
+            return real(self, view)
+        if cut["left"] <= 0:  # the first body received ends there, as if the peer closed
+            raise httpx.RemoteProtocolError("peer closed connection (injected)")
+        received = real(self, view[: cut["left"]])
+        cut["left"] -= received
+        return received
+
+    monkeypatch.setattr(RawBody, "receive_into", cutting)
+    root = version.download(tmp_path / "out", cache=False, progress=False)
+    assert files(root) == data
+    assert 300_001 in refilled_batches  # one batch ended there; the files after its cut
+    assert not (root / _download.PARTIAL_DIR).exists()  # came alone, and nothing is left
+
+
+def test_damaged_bytes_in_a_batch_are_refused_and_installed_nowhere(
+    api: Any, data_dir: Path, tmp_path: Path, refilled_batches: list[int]
+) -> None:
+    data = small_files(40)
+    victim = os.urandom(200_000)
+    data["victim.bin"] = victim
+    version = log_small(api, tmp_path, "small-damaged", data)
+    blob = blob_file(data_dir, victim)
+    with blob.open("r+b") as handle:
+        handle.seek(100_000)
+        handle.write(bytes([victim[100_000] ^ 0xFF]))
+    root = tmp_path / "out"
+    with pytest.raises(DigestMismatchError, match=r"victim\.bin"):
+        version.download(root, cache=False, progress=False)
+    assert "victim.bin" not in files(root)
+    assert refilled_batches

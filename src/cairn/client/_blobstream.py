@@ -41,7 +41,7 @@ class RecordSink(Protocol):
 
     def data(self, piece: Piece) -> None:
         """The next bytes of the current record (never past its size); a view into the
-        received bytes, valid for as long as the sink keeps it."""
+        received bytes, which a source refilling one buffer overwrites once this returns."""
 
     def end(self) -> None:
         """The current record's bytes are complete."""
@@ -56,11 +56,12 @@ def parse_header(line: bytes) -> tuple[str, int]:
 
 
 def read_stream(
-    pieces: Iterable[bytes], expected: Sequence[tuple[str, int]], sink: RecordSink
+    pieces: Iterable[Piece], expected: Sequence[tuple[str, int]], sink: RecordSink
 ) -> None:
     """Hand the records of a stream to ``sink``; the stream must hold exactly ``expected``
     (``(sha256, size)`` pairs), in that order, and nothing else. A record is ended only once
-    all its bytes arrived; anything off raises ``BlobStreamError`` at once."""
+    all its bytes arrived; anything off raises ``BlobStreamError`` at once. Each piece is
+    done with before the next is asked for, so a source may refill one buffer."""
     index = 0
     left = -1  # bytes the current record still lacks; -1 while reading a header
     header = bytearray()
@@ -68,14 +69,15 @@ def read_stream(
         at = 0
         while at < len(piece):
             if left < 0:
-                newline = piece.find(b"\n", at, at + MAX_HEADER - len(header))
-                if newline < 0:
-                    header += piece[at : at + MAX_HEADER - len(header)]
+                window = bytes(piece[at : at + MAX_HEADER - len(header)])
+                found = window.find(b"\n")
+                if found < 0:
+                    header += window
                     if len(header) >= MAX_HEADER:
                         raise BlobStreamError("a blob stream record header is too long")
                     break
-                header += piece[at : newline + 1]
-                at = newline + 1
+                header += window[: found + 1]
+                at += found + 1
                 left = _begin(bytes(header), index, expected, sink)
                 header.clear()
             else:

@@ -12,7 +12,7 @@ import queue
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -25,7 +25,7 @@ from cairn.client._cache import BlobCache, link_or_copy, remove
 from cairn.client._errors import CairnError, ValidationError
 from cairn.client._hasher import BackgroundHasher, InlineHasher, hasher_for
 from cairn.client._manifest import FileEntry, check_manifest, check_sha256
-from cairn.client._network import RawBody, body_left_in_socket, raw_body
+from cairn.client._network import LARGEST_RECEIVE, RawBody, body_left_in_socket, raw_body
 from cairn.client._progress import TransferProgress
 from cairn.client._session import Session
 from cairn.client._transfer import (
@@ -239,12 +239,17 @@ class _Fetcher:
         }
         sink = _BatchSink(self, wanted)
         try:
-            with send(self.session, "POST", batch_path, headers=headers, content=[body]) as answer:
+            with (
+                body_left_in_socket(),
+                send(self.session, "POST", batch_path, headers=headers, content=[body]) as answer,
+            ):
                 media = answer.headers.get("content-type", "").split(";")[0].strip()
                 if media != MEDIA_TYPE:
                     raise BlobStreamError(f"the batch answer is {media!r}, not a blob stream")
                 expected = [(b.sha256, b.size) for b, _ in wanted.values()]
-                read_stream(answer.iter_bytes(), expected, sink)
+                raw = raw_body(answer)
+                sink.pieces_reused = raw is not None
+                read_stream(answer.iter_bytes() if raw is None else _refilled(raw), expected, sink)
         except UnsafePathError:
             raise
         except CairnError:
@@ -413,16 +418,30 @@ class _Fetcher:
         return received
 
 
+def _refilled(body: RawBody) -> Iterator[memoryview]:
+    """The pieces of ``body``, each received into the same buffer (read_stream is done with
+    a piece before it asks for the next)."""
+    view = memoryview(bytearray(LARGEST_RECEIVE))
+    while received := body.receive_into(view):
+        yield view[:received]
+
+
 class _Taking:
-    """Received bytes on their way: written as they come, hashed in batches of HASH_BATCH,
-    counted on the progress bar once handed to the hasher."""
+    """Received bytes on their way: written as they come, hashed in batches of HASH_BATCH
+    (or at once when ``batch_limit`` is 0: pieces in a buffer about to be refilled), counted
+    on the progress bar once handed to the hasher."""
 
     def __init__(
-        self, out: FileWriter, hasher: BackgroundHasher | InlineHasher, bar: TransferProgress
+        self,
+        out: FileWriter,
+        hasher: BackgroundHasher | InlineHasher,
+        bar: TransferProgress,
+        batch_limit: int = HASH_BATCH,
     ) -> None:
         self.out = out
         self.hasher = hasher
         self.bar = bar
+        self.batch_limit = batch_limit
         self.batch: list[Piece] = []
         self.batched = 0
         self.received = 0
@@ -433,7 +452,7 @@ class _Taking:
         self.received += len(piece)
         self.batch.append(piece)
         self.batched += len(piece)
-        if self.batched >= HASH_BATCH:
+        if self.batched >= self.batch_limit:
             self.flush()
 
     def flush(self) -> None:
@@ -449,11 +468,13 @@ class _Taking:
 
 class _BatchSink:
     """Writes each record of a blob stream to a fresh partial file while hashing it, and
-    installs it once its digest and size match (a mismatch ends the stream)."""
+    installs it once its digest and size match (a mismatch ends the stream). With
+    ``pieces_reused`` every piece is hashed on this thread before ``data`` returns."""
 
     def __init__(self, fetcher: _Fetcher, wanted: dict[str, tuple[_Blob, list[Path]]]) -> None:
         self.fetcher = fetcher
         self.wanted = wanted
+        self.pieces_reused = False
         self.sha256 = ""
         self.path: Path | None = None
         self.taking: _Taking | None = None
@@ -462,7 +483,11 @@ class _BatchSink:
         self.sha256 = sha256
         self.path = self.fetcher._partials() / f"{sha256}.{uuid.uuid4().hex}"
         # around the page cache: for many small files its cost, not the disk, is the limit
-        self.taking = _Taking(FileWriter(self.path, mode=0o666), hasher_for(size), self.fetcher.bar)
+        out = FileWriter(self.path, mode=0o666)
+        if self.pieces_reused:
+            self.taking = _Taking(out, InlineHasher(), self.fetcher.bar, batch_limit=0)
+        else:
+            self.taking = _Taking(out, hasher_for(size), self.fetcher.bar)
 
     def data(self, piece: Piece) -> None:
         check_stop(self.fetcher.stop)
