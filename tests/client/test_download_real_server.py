@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 import cairn
 from cairn.client import _download
-from cairn.client._errors import NetworkError
+from cairn.client._errors import NetworkError, NotFoundError
 from cairn.client._hasher import BackgroundHasher
 from cairn.client._network import RawBody
 from cairn.client._transfer import DigestMismatchError
@@ -173,19 +174,48 @@ def test_a_slow_hasher_never_sees_a_buffer_refilled_under_it(
 
 
 @pytest.fixture
-def refilled_batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The bytes of every batch the SDK received from the socket itself, one entry each."""
-    seen: list[int] = []
+def refilled_batches(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
+    """The bytes of every batch the SDK received from the socket itself, a counter each
+    (batches run on several threads at once)."""
+    seen: list[list[int]] = []
     real = _download._refilled
 
     def spying(body: Any) -> Iterator[memoryview]:
-        index = len(seen)
-        seen.append(0)  # batches run on several threads at once
+        counter = [0]
+        seen.append(counter)
         for piece in real(body):
-            seen[index] += len(piece)
+            counter[0] += len(piece)
             yield piece
 
     monkeypatch.setattr(_download, "_refilled", spying)
+    return seen
+
+
+@pytest.fixture
+def fetched_alone(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The sha256 of every blob the SDK fetched with a request of its own."""
+    seen: list[str] = []
+    real = _download._Fetcher._fetch_alone
+
+    def spying(self: Any, blob: Any, pending: list[Path]) -> None:
+        seen.append(blob.sha256)
+        real(self, blob, pending)
+
+    monkeypatch.setattr(_download._Fetcher, "_fetch_alone", spying)
+    return seen
+
+
+@pytest.fixture
+def installed_from_batches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The sha256 of every record a batch verified and installed."""
+    seen: list[str] = []
+    real = _download._BatchSink.end
+
+    def spying(self: Any) -> None:
+        real(self)
+        seen.append(self.sha256)
+
+    monkeypatch.setattr(_download._BatchSink, "end", spying)
     return seen
 
 
@@ -205,42 +235,54 @@ def small_files(count: int) -> dict[str, bytes]:
     return made | {"empty": b"", "twin.bin": made["part/001.bin"]}
 
 
+def digests(data: dict[str, bytes]) -> dict[str, int]:
+    return {hashlib.sha256(d).hexdigest(): len(d) for d in data.values()}
+
+
 def test_small_files_come_from_the_socket_in_batches_intact(
-    api: Any, tmp_path: Path, refilled_batches: list[int], monkeypatch: pytest.MonkeyPatch
+    api: Any,
+    tmp_path: Path,
+    refilled_batches: list[list[int]],
+    fetched_alone: list[str],
+    installed_from_batches: list[str],
 ) -> None:
     data = small_files(120)
     version = log_small(api, tmp_path, "small-intact", data)
-    alone: list[str] = []
-    real = _download._Fetcher._fetch_alone
-
-    def spying(self: Any, blob: Any, pending: list[Path]) -> None:
-        alone.append(blob.sha256)
-        real(self, blob, pending)
-
-    monkeypatch.setattr(_download._Fetcher, "_fetch_alone", spying)
     root = version.download(tmp_path / "out", cache=False, progress=False)
     assert files(root) == data
-    assert alone == []
-    distinct = {hashlib.sha256(d).hexdigest(): len(d) for d in data.values()}
+    assert fetched_alone == []
+    distinct = digests(data)
+    assert sorted(installed_from_batches) == sorted(distinct)
     headers = sum(len(f"{sha} {size}\n") for sha, size in distinct.items())
-    assert sum(refilled_batches) == sum(distinct.values()) + headers
+    assert sum(c[0] for c in refilled_batches) == sum(distinct.values()) + headers
     assert len(refilled_batches) >= 2  # several batches, each on its own connection
 
 
-def test_a_batch_cut_short_on_the_socket_leaves_the_rest_to_single_fetches(
-    api: Any, tmp_path: Path, refilled_batches: list[int], monkeypatch: pytest.MonkeyPatch
+CUT_AT = 2 * MIB + 1
+
+
+def test_a_batch_cut_short_on_the_socket_keeps_what_came_and_fetches_the_rest_alone(
+    api: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    refilled_batches: list[list[int]],
+    fetched_alone: list[str],
+    installed_from_batches: list[str],
 ) -> None:
     data = small_files(60)
     version = log_small(api, tmp_path, "small-cut", data)
     real = RawBody.receive_into
-    first: list[RawBody] = []
-    cut = {"left": 300_001}
+    chosen: list[RawBody] = []
+    lock = threading.Lock()
+    cut = {"left": CUT_AT}
 
     def cutting(self: RawBody, view: memoryview) -> int:
-        first[:] = first or [self]
-        if self is not first[0]:
+        with lock:  # the first body long enough to be cut there is cut there
+            if not chosen and self._left > CUT_AT:
+                chosen.append(self)
+        if self not in chosen:
             return real(self, view)
-        if cut["left"] <= 0:  # the first body received ends there, as if the peer closed
+        if cut["left"] <= 0:  # as if the peer closed the connection
             raise httpx.RemoteProtocolError("peer closed connection (injected)")
         received = real(self, view[: cut["left"]])
         cut["left"] -= received
@@ -249,12 +291,20 @@ def test_a_batch_cut_short_on_the_socket_leaves_the_rest_to_single_fetches(
     monkeypatch.setattr(RawBody, "receive_into", cutting)
     root = version.download(tmp_path / "out", cache=False, progress=False)
     assert files(root) == data
-    assert 300_001 in refilled_batches  # one batch ended there; the files after its cut
-    assert not (root / _download.PARTIAL_DIR).exists()  # came alone, and nothing is left
+    assert CUT_AT in [c[0] for c in refilled_batches]
+    distinct = digests(data)
+    assert fetched_alone  # the records after the cut
+    assert sorted(fetched_alone + installed_from_batches) == sorted(distinct)  # each once
+    assert not (root / _download.PARTIAL_DIR).exists()  # and nothing is left behind
 
 
 def test_damaged_bytes_in_a_batch_are_refused_and_installed_nowhere(
-    api: Any, data_dir: Path, tmp_path: Path, refilled_batches: list[int]
+    api: Any,
+    data_dir: Path,
+    tmp_path: Path,
+    refilled_batches: list[list[int]],
+    fetched_alone: list[str],
+    installed_from_batches: list[str],
 ) -> None:
     data = small_files(40)
     victim = os.urandom(200_000)
@@ -268,4 +318,27 @@ def test_damaged_bytes_in_a_batch_are_refused_and_installed_nowhere(
     with pytest.raises(DigestMismatchError, match=r"victim\.bin"):
         version.download(root, cache=False, progress=False)
     assert "victim.bin" not in files(root)
+    sha = hashlib.sha256(victim).hexdigest()
+    assert sha not in installed_from_batches  # the batch refused it
+    assert sha in fetched_alone  # and the single fetch, which names the file, refused it too
     assert refilled_batches
+
+
+def test_a_batch_refused_by_the_server_leaves_its_files_to_single_fetches(
+    api: Any,
+    data_dir: Path,
+    tmp_path: Path,
+    refilled_batches: list[list[int]],
+    fetched_alone: list[str],
+) -> None:
+    data = small_files(10)
+    gone = os.urandom(50_000)
+    data["gone.bin"] = gone
+    version = log_small(api, tmp_path, "small-gone", data)
+    blob_file(data_dir, gone).unlink()  # the batch then answers 404 before its first byte
+    root = tmp_path / "out"
+    with pytest.raises(NotFoundError, match=r"gone\.bin"):
+        version.download(root, cache=False, progress=False)
+    assert hashlib.sha256(gone).hexdigest() in fetched_alone
+    assert refilled_batches == []  # an error answer is read through h11, not the socket
+    assert "gone.bin" not in files(root)

@@ -237,7 +237,7 @@ class _Fetcher:
             "Content-Length": str(len(body)),
             "Accept": MEDIA_TYPE,
         }
-        sink = _BatchSink(self, wanted)
+        sink: _BatchSink | None = None
         try:
             with (
                 body_left_in_socket(),
@@ -248,14 +248,15 @@ class _Fetcher:
                     raise BlobStreamError(f"the batch answer is {media!r}, not a blob stream")
                 expected = [(b.sha256, b.size) for b, _ in wanted.values()]
                 raw = raw_body(answer)
-                sink.pieces_reused = raw is not None
+                sink = _BatchSink(self, wanted, pieces_reused=raw is not None)
                 read_stream(answer.iter_bytes() if raw is None else _refilled(raw), expected, sink)
         except UnsafePathError:
             raise
         except CairnError:
             pass  # the blobs left are fetched alone, which says precisely what is wrong
         finally:
-            sink.close()
+            if sink is not None:
+                sink.close()
 
     def _fetch_alone(self, blob: _Blob, pending: list[Path]) -> None:
         temporary = self._partials() / blob.sha256
@@ -471,30 +472,39 @@ class _BatchSink:
     installs it once its digest and size match (a mismatch ends the stream). With
     ``pieces_reused`` every piece is hashed on this thread before ``data`` returns."""
 
-    def __init__(self, fetcher: _Fetcher, wanted: dict[str, tuple[_Blob, list[Path]]]) -> None:
+    def __init__(
+        self,
+        fetcher: _Fetcher,
+        wanted: dict[str, tuple[_Blob, list[Path]]],
+        *,
+        pieces_reused: bool,
+    ) -> None:
         self.fetcher = fetcher
         self.wanted = wanted
-        self.pieces_reused = False
+        self.pieces_reused = pieces_reused
         self.sha256 = ""
         self.path: Path | None = None
         self.taking: _Taking | None = None
 
     def begin(self, sha256: str, size: int) -> None:
+        """Open a fresh partial file for the record of ``sha256``."""
         self.sha256 = sha256
         self.path = self.fetcher._partials() / f"{sha256}.{uuid.uuid4().hex}"
         # around the page cache: for many small files its cost, not the disk, is the limit
         out = FileWriter(self.path, mode=0o666)
-        if self.pieces_reused:
+        if self.pieces_reused:  # a piece is overwritten once data() returns: hash it at once
             self.taking = _Taking(out, InlineHasher(), self.fetcher.bar, batch_limit=0)
         else:
             self.taking = _Taking(out, hasher_for(size), self.fetcher.bar)
 
     def data(self, piece: Piece) -> None:
+        """Write and hash the record's next bytes."""
         check_stop(self.fetcher.stop)
         assert self.taking is not None
         self.taking.take(piece)
 
     def end(self) -> None:
+        """Verify the record and install it at its targets, or end the stream."""
         taking, self.taking = self.taking, None
         assert taking is not None
         taking.flush()
