@@ -18,6 +18,7 @@ from cairn.client import _download, _hasher
 from cairn.client._cache import BlobCache, link_or_copy
 from cairn.client._hasher import BackgroundHasher, InlineHasher, hasher_for
 from cairn.client._progress import TransferProgress
+from cairn.client._receiving import receive_into_ring
 from cairn.client._transfer import DigestMismatchError, Stopped, hash_file
 from tests.client.artifacts_support import MIB, file_gets, record, sha256, tree, version_json, write
 from tests.client.conftest import mock_client
@@ -258,9 +259,8 @@ def test_a_body_from_the_socket_stops_within_a_receive_and_counts_each_on_the_ba
     advanced: list[int] = []
     bar = TransferProgress("t", total_bytes=1 << 30, total_files=1, enabled=False)
     bar.advance = advanced.append  # type: ignore[method-assign,assignment]
-    fetcher = _download._Fetcher(None, tmp_path, str, None, bar, stop)  # type: ignore[arg-type]
     with BackgroundHasher() as hasher, pytest.raises(Stopped):
-        fetcher._write_raw(body, out, hasher, 0, 1 << 30)  # type: ignore[arg-type]
+        receive_into_ring(body, out, hasher, 0, 1 << 30, stop, bar)  # type: ignore[arg-type]
     assert body.receives == 3  # not the ~4,000 a 4 MiB buffer would take
     assert advanced == [1024, 1024, 1024]  # each receive counted as it is written
     out.finish()

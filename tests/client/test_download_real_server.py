@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 import cairn
-from cairn.client import _download
+from cairn.client import _download, _receiving
 from cairn.client._errors import NetworkError, NotFoundError
 from cairn.client._hasher import BackgroundHasher
 from cairn.client._network import RawBody
@@ -23,7 +23,7 @@ from tests import servers
 from tests.reliability.client import PASSWORD, admin_key
 
 MIB = 1 << 20
-LARGE = os.urandom(3 * _download.PIECE + 12_345)  # fetched alone: over BATCH_FILE_BYTES
+LARGE = os.urandom(3 * _receiving.PIECE + 12_345)  # fetched alone: over BATCH_FILE_BYTES
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +48,13 @@ def api(server: servers.Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def raw_receptions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The starting offset of every body the SDK received from the socket itself."""
     seen: list[int] = []
-    real = _download._Fetcher._write_raw
+    real = _receiving.receive_into_ring
 
-    def spying(self: Any, body: Any, out: Any, hasher: Any, received: int, size: int) -> int:
+    def spying(body: Any, out: Any, hasher: Any, received: int, *rest: Any) -> int:
         seen.append(received)
-        return real(self, body, out, hasher, received, size)
+        return real(body, out, hasher, received, *rest)
 
-    monkeypatch.setattr(_download._Fetcher, "_write_raw", spying)
+    monkeypatch.setattr(_download, "receive_into_ring", spying)
     return seen
 
 
@@ -158,7 +158,7 @@ class SlowDigest:
 def test_a_slow_hasher_never_sees_a_buffer_refilled_under_it(
     api: Any, tmp_path: Path, raw_receptions: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = os.urandom(3 * _download.RING * _download.PIECE + 777)  # every buffer used thrice
+    data = os.urandom(3 * _receiving.RING * _receiving.PIECE + 777)  # every buffer used thrice
     version = log(api, tmp_path, "slow-hashing", data)
     monkeypatch.setattr(
         _download,
@@ -178,7 +178,7 @@ def refilled_batches(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
     """The bytes of every batch the SDK received from the socket itself, a counter each
     (batches run on several threads at once)."""
     seen: list[list[int]] = []
-    real = _download._refilled
+    real = _receiving.refilled
 
     def spying(body: Any) -> Iterator[memoryview]:
         counter = [0]
@@ -187,7 +187,7 @@ def refilled_batches(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
             counter[0] += len(piece)
             yield piece
 
-    monkeypatch.setattr(_download, "_refilled", spying)
+    monkeypatch.setattr(_download, "refilled", spying)
     return seen
 
 

@@ -8,11 +8,10 @@ import hashlib
 import json
 import math
 import os
-import queue
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -25,8 +24,9 @@ from cairn.client._cache import BlobCache, link_or_copy, remove
 from cairn.client._errors import CairnError, ValidationError
 from cairn.client._hasher import BackgroundHasher, InlineHasher, hasher_for
 from cairn.client._manifest import FileEntry, check_manifest, check_sha256
-from cairn.client._network import LARGEST_RECEIVE, RawBody, body_left_in_socket, raw_body
+from cairn.client._network import body_left_in_socket, raw_body
 from cairn.client._progress import TransferProgress
+from cairn.client._receiving import Taking, receive_into_ring, refilled
 from cairn.client._session import Session
 from cairn.client._transfer import (
     TRANSFER_WORKERS,
@@ -39,7 +39,6 @@ from cairn.client._transfer import (
 )
 
 PARTIAL_DIR = ".cairn-partial"
-HASH_BATCH = 1 << 20
 # Files up to BATCH_FILE_BYTES come many to a request: a request costs the server and this
 # client several milliseconds, as much as moving a few MiB. Larger ones come alone,
 # resumable and hashed off the receiving thread. A batch holds at most BATCH_DIGESTS files
@@ -49,12 +48,6 @@ BATCH_FILE_BYTES = 8 << 20
 BATCH_DIGESTS = 1000
 BATCH_BYTES = 32 << 20
 BATCH_MIN_BYTES = 4 << 20
-# A file fetched alone is received from the socket into RING reused buffers of up to PIECE
-# bytes, each written as it fills and then hashed on the hasher's thread while the next one
-# fills (on a 2-core VM 4 MiB pieces were as fast as 1 MiB ones with less kernel time, and
-# ~10% faster than 256 KiB ones).
-PIECE = 4 << 20
-RING = 3
 _WINDOWS_DEVICES = frozenset(
     {"CON", "PRN", "AUX", "NUL", *(f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10))}
 )
@@ -249,7 +242,7 @@ class _Fetcher:
                 expected = [(b.sha256, b.size) for b, _ in wanted.values()]
                 raw = raw_body(answer)
                 sink = _BatchSink(self, wanted, pieces_reused=raw is not None)
-                read_stream(answer.iter_bytes() if raw is None else _refilled(raw), expected, sink)
+                read_stream(answer.iter_bytes() if raw is None else refilled(raw), expected, sink)
         except UnsafePathError:
             raise
         except CairnError:
@@ -376,8 +369,8 @@ class _Fetcher:
         it in batches; returns the bytes then held, stopping once past ``size``."""
         body = raw_body(response)
         if body is not None:
-            return self._write_raw(body, out, hasher, received, size)
-        taking = _Taking(out, hasher, self.bar)
+            return receive_into_ring(body, out, hasher, received, size, self.stop, self.bar)
+        taking = Taking(out, hasher, self.bar)
         for piece in response.iter_bytes():
             check_stop(self.stop)
             received += len(piece)
@@ -386,85 +379,6 @@ class _Fetcher:
             taking.take(piece)
         taking.flush()
         return received
-
-    def _write_raw(
-        self,
-        body: RawBody,
-        out: FileWriter,
-        hasher: BackgroundHasher | InlineHasher,
-        received: int,
-        size: int,
-    ) -> int:
-        """``_write`` for a body received straight from the socket into a ring of buffers,
-        each reused once written and hashed; returns the bytes then held."""
-        free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-        for _ in range(min(RING, -(-(size - received) // PIECE))):
-            free.put(bytearray(min(PIECE, size - received)))
-        while received < size:
-            buffer = free.get()
-            view = memoryview(buffer)[: min(len(buffer), size - received)]
-            filled = 0
-            while filled < len(view):
-                check_stop(self.stop)
-                n = body.receive_into(view[filled:])
-                if not n:  # the answer's Content-Length ended before the file
-                    break
-                out.write(view[filled : filled + n])  # at once: the disk starts sooner
-                self.bar.advance(n)
-                filled += n
-            received += filled
-            hasher.feed([view[:filled]], functools.partial(free.put, buffer))
-            if filled < len(view):
-                break
-        return received
-
-
-def _refilled(body: RawBody) -> Iterator[memoryview]:
-    """The pieces of ``body``, each received into the same buffer (read_stream is done with
-    a piece before it asks for the next)."""
-    view = memoryview(bytearray(LARGEST_RECEIVE))
-    while received := body.receive_into(view):
-        yield view[:received]
-
-
-class _Taking:
-    """Received bytes on their way: written as they come, hashed in batches of HASH_BATCH
-    (or at once when ``batch_limit`` is 0: pieces in a buffer about to be refilled), counted
-    on the progress bar once handed to the hasher."""
-
-    def __init__(
-        self,
-        out: FileWriter,
-        hasher: BackgroundHasher | InlineHasher,
-        bar: TransferProgress,
-        batch_limit: int = HASH_BATCH,
-    ) -> None:
-        self.out = out
-        self.hasher = hasher
-        self.bar = bar
-        self.batch_limit = batch_limit
-        self.batch: list[Piece] = []
-        self.batched = 0
-        self.received = 0
-
-    def take(self, piece: Piece) -> None:
-        """Write ``piece`` now; hash it with the next full batch."""
-        self.out.write(piece)
-        self.received += len(piece)
-        self.batch.append(piece)
-        self.batched += len(piece)
-        if self.batched >= self.batch_limit:
-            self.flush()
-
-    def flush(self) -> None:
-        """Hand the batch to the hasher and count it on the bar."""
-        self.hasher.feed(self.batch)
-        self.bar.advance(self.batched)
-        self.batch, self.batched = [], 0
-
-    def counted(self) -> int:
-        """The bytes already counted on the progress bar."""
-        return self.received - self.batched
 
 
 class _BatchSink:
@@ -484,7 +398,7 @@ class _BatchSink:
         self.pieces_reused = pieces_reused
         self.sha256 = ""
         self.path: Path | None = None
-        self.taking: _Taking | None = None
+        self.taking: Taking | None = None
 
     def begin(self, sha256: str, size: int) -> None:
         """Open a fresh partial file for the record of ``sha256``."""
@@ -493,9 +407,9 @@ class _BatchSink:
         # around the page cache: for many small files its cost, not the disk, is the limit
         out = FileWriter(self.path, mode=0o666)
         if self.pieces_reused:  # a piece is overwritten once data() returns: hash it at once
-            self.taking = _Taking(out, InlineHasher(), self.fetcher.bar, batch_limit=0)
+            self.taking = Taking(out, InlineHasher(), self.fetcher.bar, batch_limit=0)
         else:
-            self.taking = _Taking(out, hasher_for(size), self.fetcher.bar)
+            self.taking = Taking(out, hasher_for(size), self.fetcher.bar)
 
     def data(self, piece: Piece) -> None:
         """Write and hash the record's next bytes."""
