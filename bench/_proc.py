@@ -59,12 +59,21 @@ def _git_commit() -> str:
         return "unknown"
 
 
+def meminfo_kib(field: str) -> int | None:
+    """A field of /proc/meminfo (``MemTotal``, ``MemAvailable``) in KiB; None where it cannot
+    be read."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def machine() -> dict[str, Any]:
     """Facts about this machine that change the figures."""
-    mem_kib = 0
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            mem_kib = int(line.split()[1])
+    mem_kib = meminfo_kib("MemTotal") or 0
     return {
         "nproc": os.cpu_count(),
         "cpu_model": _cpu_model(),

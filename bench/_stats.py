@@ -14,6 +14,7 @@ from importlib import metadata
 from pathlib import Path
 
 import cairn.server
+from bench._proc import meminfo_kib
 
 LIBRARIES = ("fastapi", "uvicorn", "sqlalchemy", "psycopg", "httpx", "pydantic")
 
@@ -62,13 +63,8 @@ def _cpu_model() -> str:
 
 
 def _memory_gib() -> float | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return round(int(line.split()[1]) / 1024 / 1024, 1)
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+    kib = meminfo_kib("MemTotal")
+    return None if kib is None else round(kib / 1024 / 1024, 1)
 
 
 def _version(package: str) -> str:

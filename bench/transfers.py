@@ -81,7 +81,8 @@ def touch_memory(nbytes: int) -> None:
     such pages, in amounts that vary from step to step; touching memory first gives every
     step, references included, memory the host has just provided.
     """
-    nbytes = min(nbytes, _available_memory() // 2)  # never push the machine into swapping
+    available = (_proc.meminfo_kib("MemAvailable") or 0) * 1024
+    nbytes = min(nbytes, available // 2)  # never push the machine into swapping
     if nbytes <= 0:
         return
     populate = getattr(mmap, "MAP_POPULATE", 0)
@@ -90,17 +91,6 @@ def touch_memory(nbytes: int) -> None:
         for offset in range(0, nbytes, mmap.PAGESIZE):
             region[offset] = 1
     region.close()
-
-
-def _available_memory() -> int:
-    """MemAvailable from /proc/meminfo in bytes (0 where it cannot be read)."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
 
 
 @dataclass
