@@ -13,6 +13,7 @@ import uvicorn
 from cairn.server import supervisor
 from cairn.server.app import build_state, create_app, prepare
 from cairn.server.db import schema
+from cairn.server.http.rawbody import BodyProtocol
 from cairn.server.services.gc import collect
 from cairn.server.settings import Settings
 
@@ -67,6 +68,7 @@ def server(
             host=settings.host,
             port=settings.port,
             access_log=access_log,
+            http=BodyProtocol,
         )
         return
     state.engine.dispose()

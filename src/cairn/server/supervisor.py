@@ -16,6 +16,8 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 WORKER_APP = "cairn.server.app:app_from_env"
+# Named, not imported: the supervisor keeps no part of the application resident.
+WORKER_HTTP = "cairn.server.http.rawbody:BodyProtocol"
 
 
 def listening_socket(config: uvicorn.Config) -> socket.socket:
@@ -51,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         port=args.port,
         workers=args.workers,
         access_log=args.access_log,
+        http=WORKER_HTTP,
     )
     Multiprocess(config, sockets=[listening_socket(config)]).run()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -20,10 +20,13 @@ from cairn.server.domain.errors import ValidationError
 from cairn.server.domain.principal import Principal
 from cairn.server.http.deps import AppState, Db, State
 from cairn.server.http.identity import Caller
+from cairn.server.http.rawbody import body_reader
 from cairn.server.services import direct_uploads, uploads
 
 router = APIRouter()
 FEED_BYTES = 4 << 20
+# A blob stream is received into buffers of this size, each kept until its files are stored.
+STREAM_PIECE = 1 << 20
 UPLOAD_THREADS = 32
 # Files of one blob stream being finished (verified, made durable) at once, at most this many
 # bytes of them held in memory, while the next ones arrive; stored files are recorded in
@@ -100,19 +103,14 @@ async def upload(sha256: str, request: Request, caller: Caller, state: State) ->
     if size > FEED_BYTES // 4:  # the file is started while its first bytes arrive
         job = loop.run_in_executor(_upload_threads(), sink.open)
     try:
-        batch: list[bytes] = []
-        batched = 0
-        async for chunk in request.stream():
-            batch.append(chunk)
-            batched += len(chunk)
-            if batched >= FEED_BYTES:
-                if job is not None:
-                    await asyncio.shield(job)
+        async for batch, last in _batches(request, size):
+            if job is not None:
+                await asyncio.shield(job)
+            if last:
+                job = loop.run_in_executor(_upload_threads(), _complete, state, caller, sink, batch)
+            else:
                 job = loop.run_in_executor(_upload_threads(), sink.feed, batch)
-                batch, batched = [], 0
-        if job is not None:
-            await asyncio.shield(job)
-        job = loop.run_in_executor(_upload_threads(), _complete, state, caller, sink, batch)
+        assert job is not None, "the last batch always comes"
         md5, created = await asyncio.shield(job)
     except BaseException:
         with anyio.CancelScope(shield=True):
@@ -121,6 +119,36 @@ async def upload(sha256: str, request: Request, caller: Caller, state: State) ->
             await _settled(loop.run_in_executor(_upload_threads(), sink.abort))
         raise
     return JSONResponse(_blob_out(sink.sha256, size, md5, created), status_code=201)
+
+
+async def _batches(request: Request, size: int) -> AsyncIterator[tuple[list[Chunk], bool]]:
+    """The body of a single-file upload in batches of up to FEED_BYTES, each with whether it
+    is the last; the caller is done with a batch (its thread job awaited) before it asks for
+    the next but one, whose bytes may reuse the same buffer."""
+    reader = body_reader(request.scope)
+    if reader is None:
+        batch: list[Chunk] = []
+        batched = 0
+        async for chunk in request.stream():
+            batch.append(chunk)
+            batched += len(chunk)
+            if batched >= FEED_BYTES:
+                yield batch, False
+                batch, batched = [], 0
+        yield batch, True
+        return
+    buffers = [bytearray(min(size, FEED_BYTES)) for _ in range(2 if size > FEED_BYTES else 1)]
+    received = turn = 0
+    while received < size:
+        view = memoryview(buffers[turn % len(buffers)])[: size - received]
+        n = await reader.fill(view)
+        if n == 0:
+            break  # the body ended early: the sink reports the size
+        received += n
+        turn += 1
+        yield [view[:n]], received == size
+    if received < size or size == 0:
+        yield [], True
 
 
 @router.post("/blobs/uploads", status_code=201, response_model=schemas.DirectUploadOut)
@@ -167,14 +195,32 @@ async def upload_batch(request: Request, caller: Caller, state: State) -> JSONRe
     """
     receiver = _StreamReceiver(state, caller)
     try:
-        async for chunk in request.stream():
-            await receiver.take(memoryview(chunk))
+        async for piece in _pieces(request):
+            await receiver.take(piece)
         stored = await receiver.end()
     except BaseException:
         with anyio.CancelScope(shield=True):
             await receiver.abandon()
         raise
     return JSONResponse({"blobs": stored}, status_code=201)
+
+
+async def _pieces(request: Request) -> AsyncIterator[memoryview]:
+    """A blob stream's body in pieces the receiver may keep: each received into a buffer of
+    its own (STREAM_PIECE), or as the server's HTTP parser handed it over."""
+    reader = body_reader(request.scope)
+    if reader is None:
+        async for chunk in request.stream():
+            yield memoryview(chunk)
+        return
+    left = reader.length
+    while left:
+        view = memoryview(bytearray(min(STREAM_PIECE, left)))
+        n = await reader.fill(view)
+        if n == 0:
+            return  # the body ended early: the receiver reports a record cut short
+        left -= n
+        yield view[:n]
 
 
 class _StreamReceiver:
