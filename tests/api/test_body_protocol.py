@@ -3,13 +3,13 @@
 A small ASGI app (not Cairn's) reads bodies through ``fill()`` and answers their digest, so
 each rule of the protocol is checked alone, on both event loops: the bytes arrive intact
 whatever the piece sizes, the next request on the connection is read from where the body
-ended, and a body its route stops reading closes the connection, so that none of its bytes
-is ever taken for a request.
+ended, even after a body its route stopped reading, and none of a body's bytes is ever
+taken for a request.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import hashlib
 import json
 import os
@@ -22,11 +22,13 @@ from urllib.parse import parse_qs
 
 import pytest
 import uvicorn
+from starlette.requests import Request
 
 from cairn.server.http.rawbody import BodyProtocol, _declared_length, body_reader
 from tests.servers import free_port
 
 Headers = list[tuple[bytes, bytes]]
+KEEP_ALIVE_SECONDS = 1
 
 
 class EchoApp:
@@ -42,6 +44,7 @@ class EchoApp:
         query = parse_qs(scope["query_string"].decode())
         piece = int(query.get("piece", ["65536"])[0])
         stop = int(query.get("stop", ["0"])[0])
+        listen = query.get("listen") == ["1"]
         reader = body_reader(scope)
         digest, got = hashlib.sha256(), 0
         try:
@@ -50,6 +53,9 @@ class EchoApp:
                 while n := await reader.fill(memoryview(buf)):
                     digest.update(buf[:n])
                     got += n
+                    if listen:  # what Request.is_disconnected() does, then other work
+                        assert not await Request(scope, receive).is_disconnected()
+                        await asyncio.sleep(0.03)
                     if stop and got >= stop:
                         await _answer(send, 400, {"stopped_at": got})
                         return
@@ -83,7 +89,7 @@ def served(request: pytest.FixtureRequest) -> Iterator[tuple[EchoApp, int]]:
     port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, http=BodyProtocol, loop=request.param,
-        lifespan="off", log_level="warning",
+        lifespan="off", log_level="warning", timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -134,8 +140,7 @@ def send_slowly(sock: socket.socket, data: bytes, pieces: int = 4) -> None:
 
 def answers_nothing_more(sock: socket.socket, request: bytes) -> bool:
     """Whether the server has closed this connection: ``request`` gets no answer, at once
-    (a connection left open and silent is not closed; uvicorn's keep-alive timeout, 5 s,
-    would close it later)."""
+    (a connection left open and silent is not closed)."""
     sock.settimeout(2)
     try:
         sock.sendall(request)
@@ -202,7 +207,7 @@ def test_a_request_sent_right_behind_a_body_is_answered_not_read_as_body(
     assert app.paths == ["/first", "/second"]
 
 
-def test_a_body_its_route_stops_reading_closes_the_connection_and_is_never_a_request(
+def test_the_rest_of_a_body_its_route_stopped_reading_is_dropped_never_read_as_a_request(
     served: tuple[EchoApp, int],
 ) -> None:
     app, port = served
@@ -212,17 +217,52 @@ def test_a_body_its_route_stops_reading_closes_the_connection_and_is_never_a_req
         pending = bytearray()
         sock.sendall(head(f"/stops?piece=65536&stop={1 << 20}", len(body)))
         time.sleep(0.05)
-        with contextlib.suppress(OSError):  # the server may close while the rest is sent
-            send_slowly(sock, body, pieces=16)
-        status, _ = read_response(sock, pending)
-        assert status == 400
-        assert answers_nothing_more(sock, head("/next", 0))
-    with connect(port) as sock:  # the server itself goes on
-        sock.sendall(head("/fresh", 0))
-        assert read_response(sock, bytearray())[0] == 200
+        # The answer comes early; the client sends all the body and, right behind it, the
+        # next request on the same connection, which must be read from where the body ends.
+        send_slowly(sock, body + head("/next", 0), pieces=16)
+        assert read_response(sock, pending)[0] == 400
+        assert read_response(sock, pending)[0] == 200
+    with connect(port) as sock:  # and once the rest is dropped, the keep-alive timeout runs
+        pending = bytearray()
+        sock.sendall(head(f"/idle?piece=65536&stop={1 << 20}", len(body)))
+        send_slowly(sock, body, pieces=16)
+        assert read_response(sock, pending)[0] == 400
+        time.sleep(KEEP_ALIVE_SECONDS + 0.5)
+        assert answers_nothing_more(sock, head("/late", 0)), "idle past the keep-alive timeout"
     assert "/smuggled" not in app.paths
-    assert "/next" not in app.paths
-    assert app.paths[-1] == "/fresh"
+    assert app.paths == ["/stops", "/next", "/idle"]
+
+
+def test_a_route_that_listens_for_a_disconnect_between_fills_gets_its_body_intact(
+    served: tuple[EchoApp, int],
+) -> None:
+    app, port = served
+    smuggled = head("/smuggled", 0)
+    body = os.urandom(200_000) + smuggled * 100 + os.urandom(200_000)
+    with connect(port) as sock:
+        pending = bytearray()
+        sock.sendall(head("/listens?piece=65536&listen=1", len(body)))
+        send_slowly(sock, body, pieces=12)  # bytes arrive while the route is between fills
+        sock.sendall(head("/next", 0))
+        status, answer = read_response(sock, pending)
+        assert (status, answer["sha256"]) == (200, hashlib.sha256(body).hexdigest())
+        assert read_response(sock, pending)[0] == 200
+    assert app.paths == ["/listens", "/next"]
+
+
+def test_a_request_asking_for_an_upgrade_ends_its_connection(served: tuple[EchoApp, int]) -> None:
+    """llhttp leaves the body of an upgrade request unparsed: it must never be read as the
+    next request (uvicorn alone serves the request inside it)."""
+    app, port = served
+    inside = head("/inside", 0)
+    upgrade = "Connection: Upgrade\r\nUpgrade: foo\r\n"
+    with connect(port) as sock:
+        sock.sendall(head("/upgrade", len(inside), upgrade))
+        time.sleep(0.05)
+        sock.sendall(inside)
+        assert read_response(sock, bytearray())[0] == 200
+        assert answers_nothing_more(sock, head("/after", 0))
+    assert app.paths == ["/upgrade"]
 
 
 def test_a_client_that_waits_for_100_continue_gets_it_then_sends_the_body(

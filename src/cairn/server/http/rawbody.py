@@ -8,9 +8,11 @@ plus one ASGI extension, ``scope["extensions"]["cairn.body"]``: a ``BodyReader``
 request with a Content-Length, whose ``fill()`` has the event loop receive the rest of the
 body into the buffer it is given (``asyncio.BufferedProtocol``), never past the body's end.
 
-Once the body is complete, the connection goes back to a fresh parser for the next request.
-A body the route stops reading halfway leaves the parser out of step with the socket, so
-such a connection is closed after its response (never kept alive).
+Every byte of the body is counted, so the connection always goes back to a fresh parser
+exactly where the next request begins: after the route's last ``fill()``, or, for a body
+the route stopped reading, after its response, once the rest has been received and dropped
+(as uvicorn drains a body its app did not read). While the route is between two ``fill()``
+calls the connection does not read at all.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from typing import Any
 import httptools
 from starlette.requests import ClientDisconnect
 from starlette.types import Scope
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 EXTENSION = "cairn.body"
-# Where bytes go that arrive past a body its route stopped reading (the connection closes).
+# Where the rest of a body its route stopped reading goes, once the response is sent.
 _SCRAP_BYTES = 64 << 10
 
 
@@ -44,6 +47,10 @@ class BodyProtocol(HttpToolsProtocol):
         self.parsed_body = 0  # body bytes of the current request the parser has taken
         self.shutting_down = False
 
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.flow = HeldFlow(transport)
+
     def on_message_begin(self) -> None:
         self.parsed_body = 0
         super().on_message_begin()
@@ -52,6 +59,11 @@ class BodyProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is None or cycle.scope is not self.scope:  # an upgrade: no request cycle
+            return
+        if self.parser.should_upgrade():
+            # llhttp leaves the body of an upgrade it was not asked to make to the next
+            # parse: never read another request on this connection.
+            cycle.keep_alive = False
             return
         length = _declared_length(self.headers)
         if length is not None:
@@ -71,6 +83,19 @@ class BodyProtocol(HttpToolsProtocol):
         self.parser = httptools.HttpRequestParser(self)
         with contextlib.suppress(AttributeError):  # httptools < 0.6.3 has none
             self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
+
+
+class HeldFlow(FlowControl):
+    """uvicorn's flow control, which a body's receiver can hold: while the route is between
+    two ``fill()`` calls nothing else (``receive()``, say) makes the connection read."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        super().__init__(transport)
+        self.receiver: _Receiver | None = None
+
+    def resume_reading(self) -> None:
+        if self.receiver is None or self.receiver.may_read():
+            super().resume_reading()
 
 
 def _declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
@@ -99,6 +124,8 @@ class BodyReader:
     async def fill(self, buf: memoryview) -> int:
         """Receive into ``buf`` until it is full or the body ends: the bytes written, 0 once
         the body has ended. Raises ClientDisconnect when the client goes away first."""
+        if self._cycle.response_complete:
+            raise RuntimeError("the response is sent: its request's body is no longer read")
         got = self._take_parsed(buf)
         if got == len(buf):
             return got
@@ -107,6 +134,8 @@ class BodyReader:
                 return got
             self._receiver = self._start()
         receiver = self._receiver
+        if receiver.spoiled:
+            raise RuntimeError("body bytes were received outside fill(): the body is lost")
         if receiver.left == 0:
             return got
         waiter = receiver.want(buf[got:])
@@ -115,8 +144,6 @@ class BodyReader:
         except BaseException:
             receiver.drop()
             raise
-        if receiver.left == 0:
-            self._finish()
         return got
 
     def _take_parsed(self, buf: memoryview) -> int:
@@ -138,43 +165,40 @@ class BodyReader:
         if cycle.waiting_for_100_continue and not http.transport.is_closing():
             http.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             cycle.waiting_for_100_continue = False
-        receiver = _Receiver(http, self.length - http.parsed_body, cycle.keep_alive)
-        cycle.keep_alive = False  # until the body has ended where the next request begins
+        receiver = _Receiver(http, cycle, self.length - http.parsed_body)
         http.flow.pause_reading()
+        assert isinstance(http.flow, HeldFlow)
+        http.flow.receiver = receiver
         http.transport.set_protocol(receiver)
         return receiver
 
-    def _finish(self) -> None:
-        """The body has ended: the connection's next bytes go to a new parser."""
-        http, cycle = self._http, self._cycle
-        assert self._receiver is not None
-        cycle.keep_alive = self._receiver.keep_alive and not http.shutting_down
-        cycle.more_body = False
-        cycle.message_event.set()
-        http.restart_parser()
-        if not http.transport.is_closing():
-            http.transport.set_protocol(http)
-            http.flow.resume_reading()
-
 
 class _Receiver(asyncio.BufferedProtocol):
-    """The connection's protocol while a body is received into the route's buffer; anything
-    else the transport reports goes on to the HTTP protocol."""
+    """The connection's protocol from a body's first unparsed byte to its last, counting
+    every byte: into the route's buffer while it asks, into scrap once its response is sent
+    (the rest of a body the route stopped reading), then back to the HTTP protocol and a new
+    parser. Anything else the transport reports goes on to the HTTP protocol."""
 
-    def __init__(self, http: BodyProtocol, left: int, keep_alive: bool) -> None:
+    def __init__(self, http: BodyProtocol, cycle: RequestResponseCycle, left: int) -> None:
         self._http = http
+        self._cycle = cycle
         self.left = left  # body bytes still in the socket
-        self.keep_alive = keep_alive  # what the request asked for, restored at its end
+        self.spoiled = False  # body bytes went to scrap while the route still read the body
         self._target: memoryview | None = None
         self._filled = 0
         self._waiter: asyncio.Future[int] | None = None
         self._scrap: bytearray | None = None
 
+    def may_read(self) -> bool:
+        """Whether bytes of the body have somewhere to go: the route's buffer, or scrap
+        after the response (never while the route is between two fills, nor past the end)."""
+        return self.left > 0 and (self._target is not None or self._cycle.response_complete)
+
     def want(self, buf: memoryview) -> asyncio.Future[int]:
         """Receive into ``buf`` (until full, or the body's end); the future gives the count."""
         self._target, self._filled = buf, 0
         self._waiter = self._http.loop.create_future()
-        if self._http.cycle.disconnected:
+        if self._cycle.disconnected:
             self._waiter.set_exception(ClientDisconnect())
         else:
             self._http.flow.resume_reading()
@@ -187,24 +211,47 @@ class _Receiver(asyncio.BufferedProtocol):
             self._http.flow.pause_reading()
 
     def get_buffer(self, sizehint: int) -> memoryview | bytearray:
-        if self._target is None or self.left == 0:
+        if self._target is None:
             if self._scrap is None:
                 self._scrap = bytearray(_SCRAP_BYTES)
-            return self._scrap
-        end = min(len(self._target), self._filled + self.left)
-        return self._target[self._filled : end]
+            return memoryview(self._scrap)[: min(_SCRAP_BYTES, self.left)]
+        return self._target[self._filled : min(len(self._target), self._filled + self.left)]
 
     def buffer_updated(self, nbytes: int) -> None:
-        if self._target is None or self.left == 0:
-            return  # past a body its route gave up on: the connection is closing
-        self._filled += nbytes
         self.left -= nbytes
-        if self._filled == len(self._target) or self.left == 0:
+        if self._target is None:
+            if not self._cycle.response_complete:
+                self.spoiled = True
+            self._http._unset_keepalive_if_required()  # still receiving: not idle (re-armed
+            # by _hand_back)
+        else:
+            self._filled += nbytes
+            if self._filled == len(self._target) or self.left == 0:
+                waiter, filled = self._waiter, self._filled
+                self._target, self._waiter = None, None
+                self._http.flow.pause_reading()
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(filled)
+        if self.left == 0:
             self._http.flow.pause_reading()
-            waiter, filled = self._waiter, self._filled
-            self._target, self._waiter = None, None
-            if waiter is not None and not waiter.done():
-                waiter.set_result(filled)
+            self._http.loop.call_soon(self._hand_back)
+
+    def _hand_back(self) -> None:
+        """The body has ended: the connection's next bytes go to a new parser."""
+        http, cycle = self._http, self._cycle
+        assert isinstance(http.flow, HeldFlow)
+        http.flow.receiver = None
+        cycle.more_body = False
+        cycle.message_event.set()
+        if http.transport.is_closing():
+            return
+        http.restart_parser()
+        http.transport.set_protocol(http)
+        http.flow.resume_reading()
+        if cycle.response_complete:  # idle from now on, as uvicorn is after a response
+            http.timeout_keep_alive_task = http.loop.call_later(
+                http.timeout_keep_alive, http.timeout_keep_alive_handler
+            )
 
     def _fail(self) -> None:
         waiter, self._waiter, self._target = self._waiter, None, None
