@@ -45,12 +45,14 @@ class EchoApp:
         piece = int(query.get("piece", ["65536"])[0])
         stop = int(query.get("stop", ["0"])[0])
         listen = query.get("listen") == ["1"]
+        await asyncio.sleep(float(query.get("sleep", ["0"])[0]))
         reader = body_reader(scope)
         digest, got = hashlib.sha256(), 0
         try:
             if reader is not None:
                 buf = bytearray(piece)
-                while n := await reader.fill(memoryview(buf)):
+                view = memoryview(buf).cast("I") if query.get("wide") == ["1"] else memoryview(buf)
+                while n := await reader.fill(view):
                     digest.update(buf[:n])
                     got += n
                     if listen:  # what Request.is_disconnected() does, then other work
@@ -178,6 +180,23 @@ def test_a_body_arrives_intact_in_buffers_of_any_size_and_the_connection_goes_on
     assert app.paths == ["/one", "/two"]
 
 
+def test_a_buffer_of_wide_items_is_filled_by_bytes_never_past_the_body(
+    served: tuple[EchoApp, int],
+) -> None:
+    app, port = served
+    body, second = os.urandom(100_003), b"next"
+    with connect(port) as sock:
+        pending = bytearray()
+        sock.sendall(head("/wide?piece=65536&wide=1", len(body)))
+        time.sleep(0.05)
+        sock.sendall(body + head("/next", len(second)) + second)
+        status, answer = read_response(sock, pending)
+        assert (status, answer["bytes"]) == (200, len(body))
+        assert answer["sha256"] == hashlib.sha256(body).hexdigest()
+        assert read_response(sock, pending)[1]["sha256"] == hashlib.sha256(second).hexdigest()
+    assert app.paths == ["/wide", "/next"]
+
+
 def test_a_small_body_that_came_with_its_headers_is_read_from_the_parser(
     served: tuple[EchoApp, int],
 ) -> None:
@@ -233,16 +252,20 @@ def test_the_rest_of_a_body_its_route_stopped_reading_is_dropped_never_read_as_a
     assert app.paths == ["/stops", "/next", "/idle"]
 
 
+@pytest.mark.parametrize("with_headers", [0, 150_000], ids=["after", "with-headers"])
 def test_a_route_that_listens_for_a_disconnect_between_fills_gets_its_body_intact(
-    served: tuple[EchoApp, int],
+    served: tuple[EchoApp, int], with_headers: int
 ) -> None:
+    """Bytes arrive while the route is between fills, into the socket or (sent with the
+    headers) into the parser's hands: receive() in between must take none of them."""
     app, port = served
     smuggled = head("/smuggled", 0)
     body = os.urandom(200_000) + smuggled * 100 + os.urandom(200_000)
     with connect(port) as sock:
         pending = bytearray()
-        sock.sendall(head("/listens?piece=65536&listen=1", len(body)))
-        send_slowly(sock, body, pieces=12)  # bytes arrive while the route is between fills
+        sock.sendall(head("/listens?piece=65536&listen=1", len(body)) + body[:with_headers])
+        time.sleep(0.05)
+        send_slowly(sock, body[with_headers:], pieces=12)
         sock.sendall(head("/next", 0))
         status, answer = read_response(sock, pending)
         assert (status, answer["sha256"]) == (200, hashlib.sha256(body).hexdigest())
@@ -263,6 +286,23 @@ def test_a_request_asking_for_an_upgrade_ends_its_connection(served: tuple[EchoA
         assert read_response(sock, bytearray())[0] == 200
         assert answers_nothing_more(sock, head("/after", 0))
     assert app.paths == ["/upgrade"]
+
+
+def test_an_answer_sent_as_the_body_ends_leaves_one_keep_alive_timeout(
+    served: tuple[EchoApp, int],
+) -> None:
+    """The echo app answers as soon as its last fill returns, before the connection is
+    handed back: a second keep-alive timer then would close the next request's connection."""
+    _, port = served
+    body = os.urandom(300_000)
+    with connect(port) as sock:
+        pending = bytearray()
+        sock.sendall(head("/quick?piece=1000000", len(body)))
+        send_slowly(sock, body)
+        assert read_response(sock, pending)[0] == 200
+        slow = f"/slow?sleep={KEEP_ALIVE_SECONDS + 0.5}"
+        sock.sendall(head(slow, 0))  # in progress when a stray timer would fire
+        assert read_response(sock, pending)[0] == 200
 
 
 def test_a_client_that_waits_for_100_continue_gets_it_then_sends_the_body(

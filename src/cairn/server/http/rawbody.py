@@ -45,7 +45,6 @@ class BodyProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.parsed_body = 0  # body bytes of the current request the parser has taken
-        self.shutting_down = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -73,10 +72,6 @@ class BodyProtocol(HttpToolsProtocol):
     def on_body(self, body: bytes) -> None:
         self.parsed_body += len(body)
         super().on_body(body)
-
-    def shutdown(self) -> None:
-        self.shutting_down = True
-        super().shutdown()
 
     def restart_parser(self) -> None:
         """A new parser for the next request, after a body it did not see."""
@@ -112,13 +107,15 @@ class BodyReader:
     """One request's body, received into the buffers given to ``fill()``, in order.
 
     Bytes the parser already took come first; the rest are received from the socket into
-    the caller's buffer. Read a body through this or through ``receive()``, not both.
+    the caller's buffer. Once ``fill()`` has been called the body is the reader's alone:
+    ``receive()`` (``Request.is_disconnected()``, say) finds none of its bytes.
     """
 
     def __init__(self, http: BodyProtocol, cycle: RequestResponseCycle, length: int) -> None:
         self._http = http
         self._cycle = cycle
         self.length = length
+        self._parsed: bytearray | None = None  # what the parser took, once fill() began
         self._receiver: _Receiver | None = None
 
     async def fill(self, buf: memoryview) -> int:
@@ -126,13 +123,16 @@ class BodyReader:
         the body has ended. Raises ClientDisconnect when the client goes away first."""
         if self._cycle.response_complete:
             raise RuntimeError("the response is sent: its request's body is no longer read")
+        buf = buf.cast("B")  # counted in bytes, whatever the caller's item size
+        if self._parsed is None:
+            # From the first fill on, the body is this reader's alone: what the parser took
+            # moves here (a receive() in between finds none), and the parser stops.
+            self._parsed, self._cycle.body = self._cycle.body, bytearray()
+            if self._cycle.more_body:
+                self._receiver = self._start()
         got = self._take_parsed(buf)
-        if got == len(buf):
+        if got == len(buf) or self._receiver is None:  # full, or the parser saw it all
             return got
-        if self._receiver is None:
-            if not self._cycle.more_body:  # the parser saw the whole body
-                return got
-            self._receiver = self._start()
         receiver = self._receiver
         if receiver.spoiled:
             raise RuntimeError("body bytes were received outside fill(): the body is lost")
@@ -148,10 +148,10 @@ class BodyReader:
 
     def _take_parsed(self, buf: memoryview) -> int:
         """Move bytes the parser took (and the route has not had) into ``buf``."""
-        cycle = self._cycle
-        if cycle.disconnected:
+        if self._cycle.disconnected:
             raise ClientDisconnect()
-        pending = cycle.body
+        pending = self._parsed
+        assert pending is not None
         n = min(len(pending), len(buf))
         if n:
             buf[:n] = pending[:n]
@@ -219,6 +219,7 @@ class _Receiver(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         self.left -= nbytes
+        assert self.left >= 0, "received past the body's end"
         if self._target is None:
             if not self._cycle.response_complete:
                 self.spoiled = True
@@ -249,6 +250,7 @@ class _Receiver(asyncio.BufferedProtocol):
         http.transport.set_protocol(http)
         http.flow.resume_reading()
         if cycle.response_complete:  # idle from now on, as uvicorn is after a response
+            http._unset_keepalive_if_required()  # one armed by the response, if any
             http.timeout_keep_alive_task = http.loop.call_later(
                 http.timeout_keep_alive, http.timeout_keep_alive_handler
             )
