@@ -223,8 +223,8 @@ class _Receiver(asyncio.BufferedProtocol):
         if self._target is None:
             if not self._cycle.response_complete:
                 self.spoiled = True
-            self._http._unset_keepalive_if_required()  # still receiving: not idle (re-armed
-            # by _hand_back)
+            # Still receiving, so not idle: _hand_back arms the keep-alive timer again.
+            self._http._unset_keepalive_if_required()
         else:
             self._filled += nbytes
             if self._filled == len(self._target) or self.left == 0:
