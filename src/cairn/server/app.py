@@ -28,6 +28,7 @@ from cairn.server.http import errors
 from cairn.server.http.cached_resolve import CachedResolutions
 from cairn.server.http.deps import AppState
 from cairn.server.http.middleware import EdgeGuard
+from cairn.server.http.routes_ready import build_handlers
 from cairn.server.services import generation, provisioning
 from cairn.server.settings import Settings
 from cairn.server.web import site
@@ -111,8 +112,15 @@ def _closing(state: AppState) -> Callable[[FastAPI], AbstractAsyncContextManager
     return lifespan
 
 
+def serving_app(settings: Settings, state: AppState) -> FastAPI:
+    """The application a server process serves: every route's handler built before the
+    first request (routes_ready), so no request pays for building it."""
+    app = create_app(settings, state=state)
+    build_handlers(app)
+    return app
+
+
 def app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory` workers: settings from the CAIRN_* environment."""
     settings = Settings()
-    state = build_state(settings)
-    return create_app(settings, state=state)
+    return serving_app(settings, build_state(settings))

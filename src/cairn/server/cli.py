@@ -11,7 +11,7 @@ import click
 import uvicorn
 
 from cairn.server import supervisor
-from cairn.server.app import build_state, create_app, prepare
+from cairn.server.app import build_state, prepare, serving_app
 from cairn.server.db import schema
 from cairn.server.http.rawbody import BodyProtocol
 from cairn.server.services.gc import collect
@@ -64,7 +64,7 @@ def server(
     click.echo(f"Listening on http://{settings.host}:{settings.port}  (Ctrl+C to stop)")
     if settings.workers == 1:
         uvicorn.run(
-            create_app(settings, state=state),
+            serving_app(settings, state),
             host=settings.host,
             port=settings.port,
             access_log=access_log,
