@@ -25,6 +25,7 @@ DIRECT_BUFFER = 1 << 20  # bytes gathered before each direct write
 DIRECT_ALIGN = 4096  # what O_DIRECT requires of buffer address, length and file offset
 POOLED_BUFFERS = 8
 BACKGROUND_WRITERS = 8
+SYNCING_THREADS = 8
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
 _OPEN_FLAGS = {
     "new": os.O_WRONLY | os.O_CREAT | os.O_EXCL,
@@ -45,8 +46,9 @@ class FileWriter:
     ordinary.
     ``finish()`` writes what is buffered; ``close()`` without it drops the buffered bytes.
 
-    With ``sync_every``, each time that many more bytes have been written an ``fdatasync``
-    starts on a background thread (one at a time), so a file that must end durable reaches
+    With ``sync_every``, and writes through the cache (``direct=False``, or O_DIRECT
+    refused), each time that many more bytes have been written an ``fdatasync`` starts on
+    a background thread (one at a time), so a file that must end durable reaches
     the disk while it is still being written instead of all at its final ``fsync``: on a
     VM whose host caches writes, that last flush of a large file otherwise takes as long as
     writing it. ``finish()`` waits for it and raises its error (which the final ``fsync``
@@ -87,7 +89,6 @@ class FileWriter:
             view = view[n:]
             if self._filled == DIRECT_BUFFER:
                 self._write_full_buffer()
-                self._wrote(DIRECT_BUFFER)
 
     def finish(self) -> None:
         """Write every byte still buffered: the file then holds all that was appended."""
@@ -104,9 +105,11 @@ class FileWriter:
 
     def close(self) -> None:
         """Close the file (bytes not yet written by ``finish()`` are dropped)."""
-        for pending in (self._behind, self._syncing):
-            if pending is not None:
-                wait([pending])
+        pending = [job for job in (self._behind, self._syncing) if job is not None]
+        # a sync not started yet is moot (and a cancelled job never counts as done for wait())
+        if self._syncing is not None and self._syncing.cancel():
+            pending.remove(self._syncing)
+        wait(pending)
         self._behind = self._syncing = None
         if self.fd >= 0:
             fd, self.fd = self.fd, -1
@@ -126,7 +129,7 @@ class FileWriter:
                 return
             self._wait_for_sync()
         self._next_sync = self._written + self._sync_every
-        self._syncing = _background().submit(os.fdatasync, self.fd)
+        self._syncing = _syncing_threads().submit(_sync_data, self.fd)
 
     def _wait_for_sync(self) -> None:
         """Wait for the background sync, if one ran; its error is raised here."""
@@ -183,8 +186,20 @@ class FileWriter:
 
 @functools.cache
 def _background() -> ThreadPoolExecutor:
-    """Threads that write full buffers behind the writers that filled them, and sync files."""
+    """Threads that write full buffers behind the writers that filled them."""
     return ThreadPoolExecutor(BACKGROUND_WRITERS, thread_name_prefix="cairn-direct-write")
+
+
+@functools.cache
+def _syncing_threads() -> ThreadPoolExecutor:
+    """Threads that sync files as they grow: their own, so no write waits behind a sync."""
+    return ThreadPoolExecutor(SYNCING_THREADS, thread_name_prefix="cairn-sync")
+
+
+def _sync_data(fd: int) -> None:
+    """``fdatasync`` where the system has it (not macOS), else ``fsync``."""
+    sync = getattr(os, "fdatasync", None) or os.fsync
+    sync(fd)
 
 
 def _open(path: Path | str, flags: int, mode: int, *, direct: bool) -> tuple[int, bool]:

@@ -168,18 +168,22 @@ def test_one_sync_at_a_time_and_finish_waits_for_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     release = threading.Event()
+    running = threading.Event()
     started: list[int] = []
     ended: list[int] = []
 
     def slow_fdatasync(fd: int) -> None:
         started.append(fd)
+        running.set()
         assert release.wait(10)
         ended.append(fd)
 
     monkeypatch.setattr(os, "fdatasync", slow_fdatasync)
     out = FileWriter(tmp_path / "f", direct=False, sync_every=1 << 20)
-    for _ in range(8):
-        out.write(os.urandom(1 << 20))  # eight thresholds crossed while the first sync runs
+    out.write(os.urandom(1 << 20))
+    assert running.wait(10)
+    for _ in range(7):
+        out.write(os.urandom(1 << 20))  # seven more thresholds crossed while it runs
     assert len(started) == 1
     finishing = threading.Thread(target=out.finish)
     finishing.start()
@@ -232,6 +236,58 @@ def test_close_waits_for_a_running_sync(tmp_path: Path, monkeypatch: pytest.Monk
     release.set()
     closing.join(10)
     assert len(fds) == 1
+
+
+def test_a_sync_not_started_when_the_file_is_closed_never_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An aborted upload does not wait for the sync of a file it is about to delete."""
+    release = threading.Event()
+    busy = threading.Semaphore(0)
+    synced: list[int] = []
+
+    def slow_fdatasync(fd: int) -> None:
+        synced.append(fd)
+        busy.release()
+        assert release.wait(10)
+
+    monkeypatch.setattr(os, "fdatasync", slow_fdatasync)
+    others = [FileWriter(tmp_path / f"o{i}", direct=False, sync_every=1) for i in range(8)]
+    for other in others:
+        other.write(b"x")  # each starts a sync that holds one of the syncing threads
+    for _ in others:
+        assert busy.acquire(timeout=10)
+    out = FileWriter(tmp_path / "f", direct=False, sync_every=1)
+    out.write(b"y")  # its sync waits for a free thread
+    closing = threading.Thread(target=out.close)
+    closing.start()
+    closing.join(5)
+    assert not closing.is_alive(), "close() waited for a sync that had not started"
+    release.set()
+    for other in others:
+        other.close()
+    assert len(synced) == len(others), "the closed file's sync ran after all"
+
+
+def test_without_fdatasync_fsync_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """macOS has no os.fdatasync."""
+    fsyncs: list[int] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        fsyncs.append(fd)
+        real(fd)
+
+    monkeypatch.delattr(os, "fdatasync")
+    monkeypatch.setattr(os, "fsync", fsync)
+    data = os.urandom(3 << 20)
+    assert write_and_read(tmp_path / "f", data, 1 << 20, direct=False, sync_every=1 << 20) == data
+    assert fsyncs
+
+
+def test_direct_writes_start_no_sync(tmp_path: Path, syncs: list[int]) -> None:
+    write_and_read(tmp_path / "f", os.urandom(4 * DIRECT_BUFFER), 65_536, sync_every=1)
+    assert syncs == []
 
 
 # -- the local blob store ----------------------------------------------------------------------
