@@ -8,6 +8,7 @@ import fcntl
 import hashlib
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,17 @@ def test_a_closed_writers_buffer_is_reused(tmp_path: Path) -> None:
 # -- synced as it grows ------------------------------------------------------------------------
 
 
+def waits_until_released(call: Callable[[], None], release: threading.Event, why: str) -> None:
+    """``call`` (on a thread of its own) has not returned before ``release`` is set."""
+    waiting = threading.Thread(target=call)
+    waiting.start()
+    waiting.join(0.3)
+    assert waiting.is_alive(), why
+    release.set()
+    waiting.join(10)
+    assert not waiting.is_alive()
+
+
 @pytest.fixture
 def syncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The size of the file each background fdatasync found."""
@@ -185,12 +197,7 @@ def test_one_sync_at_a_time_and_finish_waits_for_it(
     for _ in range(7):
         out.write(os.urandom(1 << 20))  # seven more thresholds crossed while it runs
     assert len(started) == 1
-    finishing = threading.Thread(target=out.finish)
-    finishing.start()
-    finishing.join(0.3)
-    assert finishing.is_alive(), "finish() returned while a sync was still running"
-    release.set()
-    finishing.join(10)
+    waits_until_released(out.finish, release, "finish() returned while a sync was still running")
     assert ended == started
     out.close()
     assert (tmp_path / "f").stat().st_size == 8 << 20
@@ -229,12 +236,7 @@ def test_close_waits_for_a_running_sync(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(os, "fdatasync", slow_fdatasync)
     out = FileWriter(tmp_path / "f", direct=False, sync_every=1 << 20)
     out.write(os.urandom(1 << 20))
-    closing = threading.Thread(target=out.close)
-    closing.start()
-    closing.join(0.3)
-    assert closing.is_alive(), "close() closed the file under a running sync"
-    release.set()
-    closing.join(10)
+    waits_until_released(out.close, release, "close() closed the file under a running sync")
     assert len(fds) == 1
 
 
