@@ -15,7 +15,7 @@ from cairn.server.blobs.base import READ_CHUNK, Chunk, blob_key
 STAGING = ".staging"
 # Measured on a 2-vCPU VM whose host caches writes, 1 GiB paced at ~500 MB/s: a sync every
 # 8-64 MiB made it durable ~1.5x sooner than one fsync at the end (within noise of each
-# other), and direct I/O one 1 MiB write at a time ~1.2x later than that fsync.
+# other), and direct I/O one 1 MiB write at a time ~1.4x later than that fsync.
 SYNC_EVERY = 16 << 20
 
 
