@@ -226,9 +226,11 @@ def test_a_failed_sync_is_raised_not_lost(
 
 def test_close_waits_for_a_running_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     release = threading.Event()
+    running = threading.Event()
     fds: list[int] = []
 
     def slow_fdatasync(fd: int) -> None:
+        running.set()
         assert release.wait(10)
         os.fstat(fd)  # raises if the file was closed under the sync
         fds.append(fd)
@@ -236,6 +238,7 @@ def test_close_waits_for_a_running_sync(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(os, "fdatasync", slow_fdatasync)
     out = FileWriter(tmp_path / "f", direct=False, sync_every=1 << 20)
     out.write(os.urandom(1 << 20))
+    assert running.wait(10)  # a sync not started yet would be cancelled, not awaited
     waits_until_released(out.close, release, "close() closed the file under a running sync")
     assert len(fds) == 1
 
