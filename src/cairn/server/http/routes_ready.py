@@ -18,11 +18,11 @@ def build_handlers(app: FastAPI) -> int:
     built = 0
     while pending:
         route = pending.pop()
-        for name in ("effective_candidates", "effective_low_priority_routes"):
-            build = getattr(route, name, None)
-            if callable(build):
-                children = build()
-                if name == "effective_candidates":
-                    pending.extend(children)
-                    built += 1
+        candidates = getattr(route, "effective_candidates", None)
+        if callable(candidates):
+            pending.extend(candidates())
+            built += 1
+        low_priority = getattr(route, "effective_low_priority_routes", None)
+        if callable(low_priority):
+            low_priority()
     return built
