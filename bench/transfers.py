@@ -59,16 +59,15 @@ def digest_alone(paths: Sequence[Path], algorithm: str, nbytes: int) -> Sample:
         return timed(lambda: list(pool.map(one, contents)), nbytes)
 
 
-# -- page cache ------------------------------------------------------------------------------
-
-
-def upload_digests(sha256: Sample, md5: Sample, cores: int | None = None) -> Sample:
+def upload_digests(sha256: Sample, md5: Sample) -> Sample:
     """The fastest an upload of these bytes could be on this machine's cores, with nothing
     to do but its digests: the SDK's sha256 (end-to-end check) and the server's sha256 and
     md5 (verify, DESIGN §5), at the CPU time each took alone, spread over every core."""
-    cores = cores or os.cpu_count() or 1
     cpu = 2 * sha256.client_cpu_s + md5.client_cpu_s
-    return Sample(cpu / cores, sha256.nbytes, client_cpu_s=cpu)
+    return Sample(cpu / (os.cpu_count() or 1), sha256.nbytes, client_cpu_s=cpu)
+
+
+# -- page cache ------------------------------------------------------------------------------
 
 
 def drop_caches() -> bool:
