@@ -69,6 +69,7 @@ def server(
             port=settings.port,
             access_log=access_log,
             http=BodyProtocol,
+            timeout_keep_alive=supervisor.KEEP_ALIVE_S,
         )
         return
     state.engine.dispose()

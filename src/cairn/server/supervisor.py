@@ -18,6 +18,12 @@ from uvicorn.supervisors import Multiprocess
 WORKER_APP = "cairn.server.app:app_from_env"
 # Named, not imported: the supervisor keeps no part of the application resident.
 WORKER_HTTP = "cairn.server.http.rawbody:BodyProtocol"
+# How long an idle keep-alive connection stays open (uvicorn's default is 5 s). It must
+# outlast the clients' own pools: httpx, and so the SDK, reuses a connection idle for up to
+# 5 s, and a request sent just as the server closes that connection fails with a reset.
+# Proxies keep upstream connections up to 60 s (nginx, AWS load balancers); 75 s is nginx's
+# own client-side default.
+KEEP_ALIVE_S = 75
 
 
 def listening_socket(config: uvicorn.Config) -> socket.socket:
@@ -54,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         workers=args.workers,
         access_log=args.access_log,
         http=WORKER_HTTP,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
     Multiprocess(config, sockets=[listening_socket(config)]).run()
 
