@@ -92,12 +92,15 @@ def test_large_files_go_one_per_request_and_small_ones_in_blob_streams(
     app_client: httpx.Client,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Large files of a shared size are hashed first and PUT one by one; a large file of a
-    size of its own goes alone in a stream, its digest after its bytes."""
+    """Large files that share a size and their ends are hashed first and PUT one by one; a
+    large file of a size of its own goes alone in a stream, its digest after its bytes."""
     monkeypatch.setattr(_upload, "STREAMED_FILE_BYTES", 1000)
     monkeypatch.setattr(_upload, "STREAM_FILES", 3)
+    monkeypatch.setattr(_upload, "ENDS_BYTES", 100)
     write(folder / "large.bin", b"L" * 5000)
-    twins = [write(folder / f"twin-{c}.bin", c.encode() * 3000) for c in "ab"]
+    twins = [
+        write(folder / f"twin-{c}.bin", b"E" * 100 + c.encode() * 2800 + b"E" * 100) for c in "ab"
+    ]
     api.create_team("team")
     art = cairn.Artifact("mixed", type="dataset")
     art.add_dir(folder)
@@ -122,14 +125,17 @@ def test_large_files_go_one_per_request_and_small_ones_in_blob_streams(
 def test_a_server_without_blob_streams_gets_one_request_per_file(
     api: cairn.Api, folder: Path, app_client: httpx.Client, refuses: str
 ) -> None:
-    """An older server answers a stream 415 (its edge wants JSON), 404 or 405. The SDK asks
-    first with an empty stream and then sends files one by one; should a stream with files
-    be refused all the same, its files go one by one. Either way the version is logged."""
+    """An older server answers a stream 415 (its edge wants JSON), 404 or 405, and has no
+    `/blobs/sizes` (which came later). The SDK asks first with an empty stream and then
+    sends files one by one; should a stream with files be refused all the same, its files go
+    one by one. Either way the version is logged."""
     real = app_client._transport
     sent: list[httpx.Request] = []
 
     class WithoutStreams(httpx.BaseTransport):
         def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/blobs/sizes"):
+                return httpx.Response(404, json={"error": {"code": "not_found", "message": ""}})
             if request.url.path.endswith("/blobs/batch"):
                 sent.append(request)
                 probe = request.headers["content-length"] == "0"
@@ -195,6 +201,29 @@ def test_files_of_a_size_of_their_own_are_sent_while_they_are_hashed(
     assert sorted(f.sha256 for f in version.files) == digests
     checks = [r for r in requests if r.url.path.endswith("/blobs/sizes")]
     assert [json.loads(r.content) for r in checks] == [{"sizes": [1, 10, 100, 1000]}]
+
+
+def test_files_of_one_size_with_different_ends_are_sent_while_they_are_hashed(
+    api: cairn.Api, tmp_path: Path, app_client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files that share a size but not their first or last bytes cannot share a content: each
+    is certainly missing and the only one of its kind, so none is hashed first or asked for.
+    Those that share their ends too may be copies: they are hashed and asked about."""
+    monkeypatch.setattr(_upload, "ENDS_BYTES", 8)
+    folder = tmp_path / "shards"
+    middle = b"m" * 50
+    heads = [write(folder / f"h{c}.bin", c.encode() * 8 + middle + b"z" * 8) for c in "ab"]
+    tails = [write(folder / f"t{c}.bin", b"z" * 8 + middle + c.encode() * 8) for c in "cd"]
+    alike = [write(folder / f"s{c}.bin", b"s" * 8 + c.encode() * 50 + b"s" * 8) for c in "xy"]
+    api.create_team("team")
+    requests = record(app_client)
+    acknowledged = stored(app_client)
+    version = api.log_artifact(_artifact("shards", folder), "team/data")
+    assert sorted(_asked(requests)) == sorted(sha256(p.read_bytes()) for p in alike)
+    assert _headers_sent(requests).count(b"- 66\n") == len(heads + tails)
+    everything = sorted(sha256(p.read_bytes()) for p in heads + tails + alike)
+    assert sorted(acknowledged) == everything
+    assert sorted(f.sha256 for f in version.files) == everything
 
 
 def test_a_size_already_sent_is_hashed_and_asked_for_first(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,6 +27,8 @@ from cairn.client._transfer import (
 )
 
 MISSING_BATCH = 10_000
+# Files of one size are told apart, before any is sent, by this many bytes at each end.
+ENDS_BYTES = 4096
 # Files up to STREAMED_FILE_BYTES go to the server together, in blob streams of about
 # STREAM_BYTES (at most STREAM_FILES files): one request per file would cost more than
 # the bytes of a small file. Larger files get a request each.
@@ -52,16 +55,17 @@ def push_files(
 ) -> list[tuple[str, int]]:
     """Upload the blobs of ``paths`` the server lacks; ``(sha256, size)`` of each path.
 
-    A file whose size no other file of the push has, and no blob this caller sent has
-    (``POST /blobs/sizes``), is certainly missing: it is sent at once, hashed as it is read,
-    its sha256 after its bytes, so it is read once and sent without waiting for a hash.
+    A file whose size no blob this caller sent has (``POST /blobs/sizes``), and which no
+    other file of the push matches in size and in its first and last 4 KiB, is certainly
+    missing and unique: it is sent at once, hashed as it is read, its sha256 after its
+    bytes, so it is read once and sent without waiting for a hash.
     The other files are hashed first, in parallel in the background, while the main thread
     takes the digests in order, in batches of whatever is ready, asks the server which it
     lacks (``/blobs/missing``) and hands those to the upload threads. Each digest is asked
     for and sent once.
     """
     sizes = [path.stat().st_size for path in paths]
-    unseen = _unseen(session, sizes)
+    unseen = _unseen(session, paths, sizes)
     results: list[tuple[str, int] | None] = [None] * len(paths)
     later = [i for i in range(len(paths)) if unseen is None or not unseen[i]]
     stop = threading.Event()
@@ -159,24 +163,45 @@ def _note_failure(future: Future[None], failed: threading.Event) -> None:
         failed.set()
 
 
-def _unseen(session: Session, sizes: Sequence[int]) -> list[bool] | None:
-    """For each file, whether it is certainly missing on the server: no other file of the
-    push and no blob this caller sent has its size. ``None`` when that cannot be told: no file
-    has a size of its own, or the server predates ``/blobs/sizes``."""
-    counts = Counter(sizes)
-    alone = sorted(size for size, n in counts.items() if n == 1)
-    if not alone:
-        return None
+def _unseen(session: Session, paths: Sequence[Path], sizes: Sequence[int]) -> list[bool] | None:
+    """For each file, whether it is certainly missing on the server and the only one of the
+    push with its content: no blob this caller sent has its size, and no other file of the
+    push has both its size and its ends (``_ends``). ``None`` when that cannot be told: the
+    server predates ``/blobs/sizes``."""
     sent: set[int] = set()
+    asked = sorted(set(sizes))
     try:
-        for start in range(0, len(alone), MISSING_BATCH):
-            body = {"sizes": alone[start : start + MISSING_BATCH]}
+        for start in range(0, len(asked), MISSING_BATCH):
+            body = {"sizes": asked[start : start + MISSING_BATCH]}
             sent.update(session.request("POST", api_path("blobs", "sizes"), json=body)["sent"])
     except CairnError as exc:
         if exc.status in OLDER_SERVER:
             return None
         raise
-    return [counts[size] == 1 and size not in sent for size in sizes]
+    counts = Counter(sizes)
+    shared = [i for i, size in enumerate(sizes) if counts[size] > 1 and size not in sent]
+    ends: dict[int, bytes] = {}
+    if shared:
+        with ThreadPoolExecutor(HASH_WORKERS) as readers:
+            ends = dict(zip(shared, readers.map(_ends, (paths[i] for i in shared)), strict=True))
+    twins = Counter((sizes[i], ends[i]) for i in shared)
+    return [
+        size not in sent and (counts[size] == 1 or twins[size, ends[i]] == 1)
+        for i, size in enumerate(sizes)
+    ]
+
+
+def _ends(path: Path) -> bytes:
+    """A digest of the file's first and last ENDS_BYTES: two files of one size whose ends
+    differ cannot have the same content (those whose ends match may, and are hashed first)."""
+    digest = hashlib.sha256()
+    with path.open("rb", buffering=0) as handle:
+        digest.update(handle.read(ENDS_BYTES))
+        size = os.fstat(handle.fileno()).st_size
+        if size > ENDS_BYTES:
+            handle.seek(max(ENDS_BYTES, size - ENDS_BYTES))
+            digest.update(handle.read(ENDS_BYTES))
+    return digest.digest()
 
 
 def _missing(session: Session, blobs: Mapping[str, _File]) -> list[str]:
