@@ -70,6 +70,10 @@ def test_identical_relog_returns_the_version_and_uploads_nothing(
     assert again.digest == first.digest
     assert uploads(requests) == []
     assert set(again.aliases) == {"candidate", "rerun", "latest"}
+    assert (first.new, again.new) == (True, False), "log_artifact tells which it did"
+    found = api.artifact(first.ref)
+    assert isinstance(found, cairn.Version)
+    assert found.new is None, "only log_artifact knows"
 
 
 def test_another_uploader_must_send_the_bytes_again(

@@ -67,12 +67,17 @@ def test_push_pull_show_and_list(
     assert sorted(f["path"] for f in pushed["files"]) == ["model.safetensors", "vocab.txt"]
     assert push(run, source)["ref"] == "admin/sentiment/bert:v0"  # identical: same version
 
-    table = run(
+    solo = (
         "artifact", "push", str(source / "model.safetensors"), "--project", "admin/sentiment",
         "--name", "solo", "--type", "model", "--description", "just weights",
-    ).stdout  # fmt: skip
-    assert "admin/sentiment/solo:v0" in table
-    assert "just weights" in table
+    )  # fmt: skip
+    first = run(*solo)
+    assert "admin/sentiment/solo:v0" in first.stdout
+    assert "just weights" in first.stdout
+    assert "Nothing new" not in first.stderr
+    again = run(*solo)
+    assert "admin/sentiment/solo:v0" in again.stdout
+    assert "Nothing new to log: admin/sentiment/solo:v0 holds the same files." in again.stderr
 
     monkeypatch.chdir(tmp_path)
     pulled = as_json(run("--json", "artifact", "pull", "admin/sentiment/bert", "-o", "out"))

@@ -124,7 +124,8 @@ class ArtifactsApi:
         """Upload the files the server lacks, then commit ``artifact`` into ``entity/project``.
 
         Every file is hashed (sha256, in parallel, streamed from disk); only missing blobs are
-        sent. Identical content returns the existing version (with ``aliases`` applied).
+        sent. Identical content returns the existing version (with ``aliases`` applied); the
+        version's ``new`` tells which happened.
         ``progress`` shows bars on stderr (``None``: only when it is a terminal).
         """
         entity, project_name = _project_parts(project)
@@ -142,10 +143,12 @@ class ArtifactsApi:
             {"path": name, "sha256": sha256, "size": size}
             for name, (sha256, size) in zip(names, hashes, strict=True)
         ]
-        logged = self._session.request(
+        status, logged = self._session.exchange(
             "POST", api_path("projects", entity, project_name, "artifacts"), json=body
         )
-        return Version(self._session, logged)
+        version = Version(self._session, logged)
+        version.new = status == 201
+        return version
 
     def artifact(self, name: str, type: str | None = None) -> Version | LinkedVersion:
         """The version a reference names (DESIGN §1), linked or logged, with its files.

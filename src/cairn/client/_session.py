@@ -74,6 +74,26 @@ class Session:
     ) -> Any:
         """Send one request; the decoded JSON answer, or ``None`` for an empty one.
         ``read_timeout`` replaces the client's wait for the answer (the server works long)."""
+        return self.exchange(
+            method,
+            path,
+            json=json,
+            params=params,
+            authenticate=authenticate,
+            read_timeout=read_timeout,
+        )[1]
+
+    def exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        authenticate: bool = True,
+        read_timeout: float | None = None,
+    ) -> tuple[int, Any]:
+        """``request()``, with the answer's status code (a success) before its JSON."""
         headers = {"Accept": "application/json", "User-Agent": self._user_agent}
         if authenticate and self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
@@ -97,9 +117,9 @@ class Session:
                 error.message += _LOGIN_HINT
             raise error
         if not response.content:
-            return None
+            return response.status_code, None
         try:
-            return response.json()
+            return response.status_code, response.json()
         except ValueError as exc:
             raise ServerError(
                 f"server answered {response.status_code} with a body that is not JSON",

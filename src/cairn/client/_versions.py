@@ -116,6 +116,9 @@ class Version(_Files):
     created_by: str | None
     created_at: datetime | None
     client_id: str | None
+    # Set by Api.log_artifact: whether it created this version (False: the same content had
+    # been logged before, and this is that version). None for a version found otherwise.
+    new: bool | None = None
 
     def __init__(self, session: Session, data: Mapping[str, Any]) -> None:
         self._session = session

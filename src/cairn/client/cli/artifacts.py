@@ -92,7 +92,7 @@ def push(
 
     A file keeps its file name; a folder's contents go to the artifact's root. Only the
     files the server does not have yet are uploaded; identical content gives back the
-    existing version.
+    existing version (aliases still applied), and says so.
 
     \b
     Examples:
@@ -108,6 +108,8 @@ def push(
     version = state.api.log_artifact(
         built, project=project, aliases=aliases, progress=progress_of(state)
     )
+    if version.new is False and not state.json_output:
+        click.echo(f"Nothing new to log: {version.ref} holds the same files.", err=True)
     show_version(state, version)
 
 
