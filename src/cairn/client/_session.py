@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from importlib import metadata
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import quote
 
 import httpx
@@ -37,6 +37,15 @@ def api_path(*segments: str | int) -> str:
     return API_PREFIX + "".join("/" + quote(str(segment), safe="") for segment in segments)
 
 
+class RequestOptions(TypedDict, total=False):
+    """What ``Session.request`` takes besides method and path (see ``Session.exchange``)."""
+
+    json: Any
+    params: dict[str, Any] | None
+    authenticate: bool
+    read_timeout: float | None
+
+
 class Session:
     """Sends authenticated JSON requests and turns error answers into ``CairnError``s.
 
@@ -62,26 +71,9 @@ class Session:
         self._origin = injected_origin if self._client.base_url.host else settings.base_url
         self._user_agent = _user_agent()
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: dict[str, Any] | None = None,
-        authenticate: bool = True,
-        read_timeout: float | None = None,
-    ) -> Any:
-        """Send one request; the decoded JSON answer, or ``None`` for an empty one.
-        ``read_timeout`` replaces the client's wait for the answer (the server works long)."""
-        return self.exchange(
-            method,
-            path,
-            json=json,
-            params=params,
-            authenticate=authenticate,
-            read_timeout=read_timeout,
-        )[1]
+    def request(self, method: str, path: str, **options: Unpack[RequestOptions]) -> Any:
+        """Send one request; the decoded JSON answer, or ``None`` for an empty one."""
+        return self.exchange(method, path, **options)[1]
 
     def exchange(
         self,
@@ -93,7 +85,9 @@ class Session:
         authenticate: bool = True,
         read_timeout: float | None = None,
     ) -> tuple[int, Any]:
-        """``request()``, with the answer's status code (a success) before its JSON."""
+        """Send one request; the answer's status code (a success) and its decoded JSON, or
+        ``None`` for an empty one. ``read_timeout`` replaces the client's wait for the answer
+        (the server works long)."""
         headers = {"Accept": "application/json", "User-Agent": self._user_agent}
         if authenticate and self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
