@@ -198,6 +198,9 @@ def free_port() -> int:
         return port
 
 
+LOG_TAIL_CHARS = 4000  # of a server's log, printed when a benchmark step fails
+
+
 def _die_with_parent() -> None:
     """In the child: SIGTERM it if the benchmark dies, even by SIGKILL (Linux)."""
     libc = ctypes.CDLL(None, use_errno=True)
@@ -282,7 +285,14 @@ def _running(
     server = CairnServer(f"http://{HOST}:{port}", proc, log, workers)
     try:
         _wait_ready(server)
-        yield server
+        try:
+            yield server
+        except BaseException:
+            # The log lives in the benchmark's temporary folder, removed on the way out.
+            server.stop()
+            tail = log.read_text(errors="replace")[-LOG_TAIL_CHARS:]
+            print(f"--- end of the server's log ({log.name}) ---\n{tail}", file=sys.stderr)
+            raise
     finally:
         server.stop()
 
