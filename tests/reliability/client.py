@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -20,6 +21,24 @@ class Blob:
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
+
+
+def read_response(sock: socket.socket, pending: bytearray) -> tuple[int, bytes]:
+    """One response's status and body read off a raw socket; bytes past it stay in
+    ``pending``."""
+    while b"\r\n\r\n" not in pending:
+        data = sock.recv(65536)
+        assert data, "the connection closed before a response"
+        pending += data
+    end = pending.index(b"\r\n\r\n") + 4
+    lines = bytes(pending[:end]).decode().lower().split("\r\n")
+    length = int(next(line.split(":")[1] for line in lines if line.startswith("content-length")))
+    while len(pending) < end + length:
+        pending += sock.recv(65536)
+    body = bytes(pending[end : end + length])
+    status = int(lines[0].split()[1])
+    del pending[: end + length]
+    return status, body
 
 
 def admin_key(base: str) -> str:

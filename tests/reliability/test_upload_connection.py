@@ -17,7 +17,7 @@ from uvicorn.importer import import_from_string
 from cairn.server import cli, supervisor
 from cairn.server.http.rawbody import BodyProtocol
 from tests import servers
-from tests.reliability.client import PASSWORD, admin_key
+from tests.reliability.client import PASSWORD, admin_key, read_response
 
 ENV = {"CAIRN_ADMIN_PASSWORD": PASSWORD}
 OCTETS = "application/octet-stream"
@@ -29,23 +29,6 @@ def _request(method: str, path: str, host: str, key: str, length: int, ctype: st
         f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
         f"{typed}Content-Length: {length}\r\n\r\n"
     ).encode()
-
-
-def _response(sock: socket.socket, pending: bytearray) -> tuple[int, bytes]:
-    """One response's status and body; bytes past it stay in ``pending``."""
-    while b"\r\n\r\n" not in pending:
-        data = sock.recv(65536)
-        assert data, "the connection closed before a response"
-        pending += data
-    end = pending.index(b"\r\n\r\n") + 4
-    lines = bytes(pending[:end]).decode().lower().split("\r\n")
-    length = int(next(line.split(":")[1] for line in lines if line.startswith("content-length")))
-    while len(pending) < end + length:
-        pending += sock.recv(65536)
-    body = bytes(pending[end : end + length])
-    status = int(lines[0].split()[1])
-    del pending[: end + length]
-    return status, body
 
 
 def _send_in_pieces(sock: socket.socket, data: bytes, pieces: int = 8) -> None:
@@ -70,15 +53,15 @@ def test_uploads_on_one_connection_are_stored_intact_and_a_refused_one_does_not_
             wrong = hashlib.sha256(b"other bytes").hexdigest()
             sock.sendall(_request("PUT", f"/api/v1/blobs/{wrong}", host, key, len(bad), OCTETS))
             _send_in_pieces(sock, bad)
-            status, body = _response(sock, pending)
+            status, body = read_response(sock, pending)
             assert status == 422, body
             put = _request("PUT", f"/api/v1/blobs/{good_sha}", host, key, len(good), OCTETS)
             sock.sendall(put)
             _send_in_pieces(sock, good)
-            status, body = _response(sock, pending)
+            status, body = read_response(sock, pending)
             assert status == 201, body
             sock.sendall(_request("GET", "/api/v1/health", host, key, 0))
-            assert _response(sock, pending)[0] == 200
+            assert read_response(sock, pending)[0] == 200
     stored = data_dir / "blobs" / good_sha[:2] / good_sha[2:4] / good_sha
     assert stored.read_bytes() == good
     assert not (data_dir / "blobs" / wrong[:2] / wrong[2:4] / wrong).exists()
