@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-dev
 
 .PHONY: serve test lint typecheck layers pytest chromium bench nightly clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py src/cairn/_md5x.c  # the C file: its module is built by the install
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

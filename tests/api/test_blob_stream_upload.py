@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 import httpx
 import pytest
 
+from cairn import _md5
 from cairn.server.api.blobs import BATCH_FINISHING_BYTES, FEED_BYTES
 from cairn.server.blobs.local import LocalBlobStore
 from cairn.server.domain import blobstream
@@ -92,6 +93,20 @@ def test_every_file_is_stored_verified_and_answered_in_stream_order(
     for f in files:
         assert b"".join(state.blobs.read(sha(f))) == f
     assert missing(app_client, admin_key, files) == [], "each one counts as sent by the caller"
+    assert staged(state) == []
+
+
+def test_without_the_native_md5_files_are_stored_one_by_one_the_same(
+    app_client: httpx.Client, admin_key: str, state: AppState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_md5, "_md5x", None)
+    monkeypatch.setattr(_md5, "LANES", 1)
+    response = post(app_client, admin_key, b"".join(record(f) for f in FILES))
+    assert response.status_code == 201, response.text
+    assert [b["md5"] for b in response.json()["blobs"]] == [
+        hashlib.md5(f, usedforsecurity=False).hexdigest() for f in FILES
+    ]
+    assert missing(app_client, admin_key, FILES) == []
     assert staged(state) == []
 
 

@@ -13,6 +13,7 @@ import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from cairn import _md5
 from cairn.server.api import schemas
 from cairn.server.blobs.base import Chunk
 from cairn.server.domain import blobstream
@@ -28,10 +29,14 @@ FEED_BYTES = 4 << 20
 # A blob stream is received into buffers of this size, each kept until its files are stored.
 STREAM_PIECE = 1 << 20
 UPLOAD_THREADS = 32
-# Files of one blob stream being finished (verified, made durable) at once, at most this many
-# bytes of them held in memory, while the next ones arrive; stored files are recorded in
+# The complete files of a blob stream are stored (verified, made durable) in groups, one
+# thread job each, while the next ones arrive: up to md5 LANES files (their md5s are taken
+# side by side) and GROUP_BYTES, with at most BATCH_FINISHING_BYTES of complete files held
+# in memory and FINISHING_GROUPS groups being stored. Stored files are recorded in
 # transactions of up to RECORD_BATCH.
-BATCH_FINISHING_BYTES = 4 << 20
+GROUP_BYTES = 8 << 20
+BATCH_FINISHING_BYTES = 12 << 20
+FINISHING_GROUPS = 4
 RECORD_BATCH = 256
 BLOB_STREAM_BODY = {
     "requestBody": {
@@ -60,18 +65,14 @@ def _blob_out(sha256: str, size: int, md5: str, created: bool) -> dict[str, Any]
     return {"sha256": sha256, "size": size, "md5": md5, "created": created}
 
 
-def _store(sink: uploads.BlobSink, rest: Sequence[Chunk]) -> str:
-    """Feed the last bytes, verify them and move them into place; the md5."""
-    if rest:
-        sink.feed(rest)
-    return sink.finish()
-
-
 def _complete(
     state: AppState, caller: Principal, sink: uploads.BlobSink, rest: Sequence[Chunk]
 ) -> tuple[str, bool]:
-    """Store the last bytes (``_store``), then record who sent them."""
-    md5 = _store(sink, rest)
+    """Feed the last bytes, verify them and move them into place, then record who sent them;
+    the md5 and whether the blob is new."""
+    if rest:
+        sink.feed(rest)
+    md5 = sink.finish()
     return md5, state.recorder.record(caller, sink.sha256, sink.expected_size, md5)
 
 
@@ -225,8 +226,9 @@ async def _pieces(request: Request) -> AsyncIterator[memoryview]:
 
 class _StreamReceiver:
     """Splits a blob stream into files: each is fed to its own BlobSink, one thread job at a
-    time, then finished (once its digest is known: in its header, or in the trailer after its
-    bytes) and recorded on the upload threads while the following ones arrive."""
+    time; once complete (and its digest known: in its header, or in the trailer after its
+    bytes) it joins a group of files that are finished together (uploads.store_all) and
+    recorded on the upload threads while the following ones arrive."""
 
     def __init__(self, state: AppState, caller: Principal) -> None:
         self._state = state
@@ -240,7 +242,9 @@ class _StreamReceiver:
         self._batch: list[memoryview] = []
         self._batched = 0
         self._feeding: asyncio.Future[Any] | None = None
-        self._finishing: list[tuple[asyncio.Future[str], uploads.BlobSink, int]] = []
+        self._group: list[tuple[uploads.BlobSink, list[memoryview]]] = []
+        self._group_bytes = 0
+        self._finishing: list[tuple[asyncio.Future[_Stored], list[uploads.BlobSink], int]] = []
         self._held = 0
         self._unrecorded: list[uploads.Received] = []
         self._stored: list[dict[str, Any]] = []
@@ -284,7 +288,7 @@ class _StreamReceiver:
                 "in another"
             )
         self._sink = uploads.BlobSink(
-            self._state.blobs, sha256, size, self._state.settings.max_blob_bytes
+            self._state.blobs, sha256, size, self._state.settings.max_blob_bytes, _md5.new()
         )
         self._left = size
         if size == 0 and self._sink.declared:
@@ -314,23 +318,39 @@ class _StreamReceiver:
             await asyncio.shield(self._feeding)
             self._feeding = None
         self._sink, self._batch, self._batched = None, [], 0
-        job = self._loop.run_in_executor(_upload_threads(), _store, sink, rest)
-        self._finishing.append((job, sink, held))
+        self._group.append((sink, rest))
+        self._group_bytes += held
         self._held += held
-        while self._held > BATCH_FINISHING_BYTES or len(self._finishing) > UPLOAD_THREADS // 4:
+        if len(self._group) >= _md5.LANES or self._group_bytes >= GROUP_BYTES:
+            self._store_group()
+        while self._held > BATCH_FINISHING_BYTES or len(self._finishing) > FINISHING_GROUPS:
+            if not self._finishing:
+                self._store_group()
             await self._collect_oldest()
 
+    def _store_group(self) -> None:
+        files, held = self._group, self._group_bytes
+        self._group, self._group_bytes = [], 0
+        job = self._loop.run_in_executor(_upload_threads(), uploads.store_all, files)
+        self._finishing.append((job, [sink for sink, _ in files], held))
+
     async def _collect_oldest(self) -> None:
-        job, sink, held = self._finishing[0]
-        md5 = await asyncio.shield(job)
+        job, sinks, held = self._finishing[0]
+        stored, error = await asyncio.shield(job)
         self._finishing.pop(0)
         self._held -= held
-        self._unrecorded.append(self._received(sink, md5))
+        self._keep(sinks, stored)
+        if error is not None:
+            raise error
         if len(self._unrecorded) >= RECORD_BATCH:
             await self._record()
 
-    def _received(self, sink: uploads.BlobSink, md5: str) -> uploads.Received:
-        return uploads.Received(self._caller, sink.sha256, sink.expected_size, md5)
+    def _keep(self, sinks: Sequence[uploads.BlobSink], stored: Sequence[str]) -> None:
+        """Note the files of a group that were stored (the first ``len(stored)``), to record."""
+        self._unrecorded += [
+            uploads.Received(self._caller, sink.sha256, sink.expected_size, md5)
+            for sink, md5 in zip(sinks, stored, strict=False)
+        ]
 
     async def _record(self) -> None:
         """Record the files stored so far (they count as sent by the caller from now on)."""
@@ -348,6 +368,8 @@ class _StreamReceiver:
         """The files stored, in stream order, once the body ended exactly after a file."""
         if self._sink is not None or self._header:
             raise ValidationError("the blob stream ended inside a record; send it again")
+        if self._group:
+            self._store_group()
         while self._finishing:
             await self._collect_oldest()
         await self._record()
@@ -356,10 +378,12 @@ class _StreamReceiver:
     async def abandon(self) -> None:
         """After a failure: wait for every thread job, discard the file in progress, and
         record the files that were stored (so that they need not be sent again)."""
-        for job, sink, _ in self._finishing:
+        if self._group:
+            self._store_group()  # complete files: kept, as they would have been
+        for job, sinks, _ in self._finishing:
             await _settled(job)
             if not job.cancelled() and job.exception() is None:
-                self._unrecorded.append(self._received(sink, job.result()))
+                self._keep(sinks, job.result()[0])
         self._finishing.clear()
         if self._feeding is not None:
             await _settled(self._feeding)
@@ -367,6 +391,10 @@ class _StreamReceiver:
             await _settled(self._loop.run_in_executor(_upload_threads(), self._sink.abort))
         with contextlib.suppress(Exception):
             await self._record()
+
+
+# What uploads.store_all gives back: the md5 of each file stored, and why it stopped early.
+_Stored = tuple[list[str], Exception | None]
 
 
 async def _settled(job: asyncio.Future[Any]) -> None:

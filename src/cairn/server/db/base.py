@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, Dialect, MetaData
+from sqlalchemy import DateTime, Dialect, MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -48,3 +48,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 def utcnow() -> datetime:
     """The current time, in UTC."""
     return datetime.now(UTC)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The table of a mapped class, for Core statements: an insert of many rows through it
+    skips the ORM's per-row bookkeeping."""
+    return cast(Table, model.__table__)

@@ -10,6 +10,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from cairn.server.db.base import table_of
 from cairn.server.db.models import (
     Artifact,
     ArtifactAlias,
@@ -190,7 +191,7 @@ def log(
         s.flush()
         if entries:
             s.execute(
-                insert(ArtifactFile),
+                insert(table_of(ArtifactFile)),
                 [
                     {"version_id": version.id, "path": e.path, "blob_id": blob_ids[e.sha256]}
                     for e in entries

@@ -15,8 +15,9 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from cairn import _md5
 from cairn.server.blobs.base import BlobStore, BlobWriter, Chunk
-from cairn.server.db.base import utcnow
+from cairn.server.db.base import table_of, utcnow
 from cairn.server.db.models import Blob, BlobUpload
 from cairn.server.domain.errors import ValidationError
 from cairn.server.domain.manifest import sha256_digest
@@ -45,16 +46,24 @@ class BlobSink:
     hashlib releases the GIL for large buffers, so the two digests cost the slower one's time.
     The temporary object is opened by open() or by the first bytes, whichever comes first.
     A sink made without a digest verifies the bytes against the one declare() names later.
+    A sink given an md5 from cairn._md5.new() can be finished with others by store_all().
     """
 
-    def __init__(self, store: BlobStore, sha256: str | None, size: int, max_bytes: int) -> None:
+    def __init__(
+        self,
+        store: BlobStore,
+        sha256: str | None,
+        size: int,
+        max_bytes: int,
+        md5: _md5.Md5 | None = None,
+    ) -> None:
         self._declared = None if sha256 is None else sha256_digest(sha256)
         check_size(size, max_bytes)
         self.expected_size = size
         self.received = 0
         self._store = store
         self._sha = hashlib.sha256()
-        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._md5: _md5.Md5 = md5 if md5 is not None else hashlib.md5(usedforsecurity=False)
         self._writer: BlobWriter | None = None
         self._done = False
 
@@ -79,8 +88,9 @@ class BlobSink:
     def _name(self) -> str:
         return self._declared or "a file sent before its digest"
 
-    def feed(self, chunks: Sequence[Chunk]) -> None:
-        """Hash and write some chunks; more bytes than declared aborts the upload."""
+    def feed(self, chunks: Sequence[Chunk], *, md5_taken: bool = False) -> None:
+        """Hash and write some chunks (their md5 already taken when ``md5_taken``); more
+        bytes than declared aborts the upload."""
         if self._done:
             raise RuntimeError("this upload already ended")
         size = sum(len(c) for c in chunks)
@@ -92,9 +102,9 @@ class BlobSink:
             )
         writer = self.open()
         md5 = None
-        if size >= PARALLEL_DIGESTS_FROM:
+        if not md5_taken and size >= PARALLEL_DIGESTS_FROM:
             md5 = _hashing_pool().submit(_update, self._md5, chunks)
-        else:
+        elif not md5_taken:
             _update(self._md5, chunks)
         try:
             for chunk in chunks:
@@ -147,7 +157,27 @@ class BlobSink:
             writer.abort()
 
 
-def _update(digest: Hash, chunks: Sequence[Chunk]) -> None:
+def store_all(
+    files: Sequence[tuple[BlobSink, Sequence[Chunk]]],
+) -> tuple[list[str], Exception | None]:
+    """Feed each sink its last chunks and finish it (BlobSink.finish), in order, their md5s
+    first taken side by side (cairn._md5.update_many); the md5 of each file stored, and the
+    error that stopped the others (they are aborted), if one did."""
+    stored: list[str] = []
+    try:
+        _md5.update_many([(sink._md5, rest) for sink, rest in files])
+        for sink, rest in files:
+            if rest:
+                sink.feed(rest, md5_taken=True)
+            stored.append(sink.finish())
+    except Exception as exc:
+        for sink, _ in files[len(stored) :]:
+            sink.abort()
+        return stored, exc
+    return stored, None
+
+
+def _update(digest: Hash | _md5.Md5, chunks: Sequence[Chunk]) -> None:
     for chunk in chunks:
         digest.update(chunk)
 
@@ -211,12 +241,13 @@ def _recording_statements(dialect: str) -> tuple[Any, Any]:
     """The two upserts of record_many, built once per dialect and run with many parameter
     sets each: a statement whose VALUES grow with the rows is compiled anew for every size."""
     upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    blobs, uploads = table_of(Blob), table_of(BlobUpload)
     new_blob = (
-        upsert(Blob).on_conflict_do_nothing(index_elements=[Blob.sha256]).returning(Blob.sha256)
+        upsert(blobs).on_conflict_do_nothing(index_elements=["sha256"]).returning(blobs.c.sha256)
     )
-    sent = upsert(BlobUpload)
+    sent = upsert(uploads)
     sent_by = sent.on_conflict_do_update(
-        index_elements=[BlobUpload.blob_id, BlobUpload.user_id],
+        index_elements=["blob_id", "user_id"],
         set_={"uploaded_at": sent.excluded.uploaded_at},
     )
     return new_blob, sent_by
