@@ -26,18 +26,21 @@ class Md5(Protocol):
 
 
 def new() -> Md5:
-    """An md5 that update_many() can advance together with others made here."""
-    if _md5x is None:
+    """An md5 that update_many() can advance together with others made here: hashlib's
+    where the native engine has a single lane (no AVX2), as one input goes no faster."""
+    if _md5x is None or LANES == 1:
         return hashlib.md5(usedforsecurity=False)
     return _md5x.Md5()
 
 
 def update_many(pairs: Sequence[tuple[Md5, Sequence[Bytes]]]) -> None:
-    """Hash each pair's buffers, in order, into its md5 (made by new(), each at most once);
-    with the native engine up to LANES of them side by side, without the GIL."""
-    if _md5x is None:
-        for md5, buffers in pairs:
+    """Hash each pair's buffers, in order, into its md5 (each md5 at most once): those made
+    by new() up to LANES side by side with the native engine, without the GIL; hashlib's one
+    after the other."""
+    native = [p for p in pairs if _md5x is not None and isinstance(p[0], _md5x.Md5)]
+    if native:
+        _md5x.update_many(native)  # type: ignore[arg-type]
+    for md5, buffers in pairs:
+        if _md5x is None or not isinstance(md5, _md5x.Md5):
             for data in buffers:
                 md5.update(data)
-        return
-    _md5x.update_many(pairs)  # type: ignore[arg-type]

@@ -5,7 +5,7 @@
  * round trip through the 64 steps, for several times the throughput of one md5 on a core.
  * update_many() takes (Md5, [buffer, ...]) pairs and hashes every pair's buffers in order,
  * keeping up to eight inputs in the lanes; it releases the GIL while it works.
- * Written from RFC 1321; checked against hashlib by tests/unit/test_md5x.py.
+ * Written from RFC 1321; checked against hashlib by tests/test_md5.py.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -315,11 +315,18 @@ static PyObject *Md5_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     return (PyObject *)m;
 }
 
-static int claim(Md5Object *m) {
+/* busy is only read and written with the GIL held. */
+static int refuse_busy(const Md5Object *m) {
     if (m->busy) {
-        PyErr_SetString(PyExc_RuntimeError, "this md5 is being updated by another call");
+        PyErr_SetString(PyExc_RuntimeError,
+                        "this md5 is being updated by another call (or named twice in one)");
         return -1;
     }
+    return 0;
+}
+
+static int claim(Md5Object *m) {
+    if (refuse_busy(m) < 0) return -1;
     m->busy = 1;
     return 0;
 }
@@ -361,6 +368,7 @@ static void md5_final(const Md5Object *m, uint8_t out[16]) {
 
 static PyObject *Md5_digest(Md5Object *self, PyObject *Py_UNUSED(ignored)) {
     uint8_t out[16];
+    if (refuse_busy(self) < 0) return NULL; /* its words are being changed without the GIL */
     md5_final(self, out);
     return PyBytes_FromStringAndSize((const char *)out, 16);
 }
@@ -369,6 +377,7 @@ static PyObject *Md5_hexdigest(Md5Object *self, PyObject *Py_UNUSED(ignored)) {
     static const char hex[] = "0123456789abcdef";
     uint8_t out[16];
     char text[32];
+    if (refuse_busy(self) < 0) return NULL;
     md5_final(self, out);
     for (int i = 0; i < 16; i++) {
         text[2 * i] = hex[out[i] >> 4];
@@ -400,14 +409,17 @@ static void release_all(Job *jobs, Py_ssize_t njobs) {
         for (Py_ssize_t b = 0; b < jobs[i].nbufs; b++) PyBuffer_Release(&jobs[i].bufs[b]);
         PyMem_Free(jobs[i].bufs);
         jobs[i].m->busy = 0;
+        Py_DECREF(jobs[i].m);
     }
     PyMem_Free(jobs);
 }
 
-static PyObject *update_many(PyObject *module, PyObject *arg) {
-    PyObject *pairs = PySequence_Fast(arg, "update_many() takes a sequence of (Md5, buffers)");
+/* Everything is taken from private tuples, and every state and buffer is held, before the
+ * GIL is released: code run meanwhile (another thread, a generator) cannot pull them away. */
+static PyObject *update_many(PyObject *Py_UNUSED(module), PyObject *arg) {
+    PyObject *pairs = PySequence_Tuple(arg);
     if (pairs == NULL) return NULL;
-    Py_ssize_t count = PySequence_Fast_GET_SIZE(pairs);
+    Py_ssize_t count = PyTuple_GET_SIZE(pairs);
     Job *jobs = PyMem_Calloc(count ? (size_t)count : 1, sizeof(Job));
     if (jobs == NULL) {
         Py_DECREF(pairs);
@@ -415,16 +427,16 @@ static PyObject *update_many(PyObject *module, PyObject *arg) {
     }
     Py_ssize_t ready = 0;
     for (; ready < count; ready++) {
-        PyObject *pair = PySequence_Fast_GET_ITEM(pairs, ready);
+        PyObject *pair = PyTuple_GET_ITEM(pairs, ready);
         PyObject *state, *buffers;
         if (!PyTuple_Check(pair) || !PyArg_ParseTuple(pair, "O!O", &Md5Type, &state, &buffers)) {
             if (!PyErr_Occurred())
                 PyErr_SetString(PyExc_TypeError, "update_many() takes (Md5, buffers) tuples");
             goto fail;
         }
-        PyObject *seq = PySequence_Fast(buffers, "the buffers of an md5 must be a sequence");
+        PyObject *seq = PySequence_Tuple(buffers);
         if (seq == NULL) goto fail;
-        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+        Py_ssize_t n = PyTuple_GET_SIZE(seq);
         Py_buffer *views = PyMem_Calloc(n ? (size_t)n : 1, sizeof(Py_buffer));
         if (views == NULL) {
             Py_DECREF(seq);
@@ -433,7 +445,7 @@ static PyObject *update_many(PyObject *module, PyObject *arg) {
         }
         Py_ssize_t got = 0;
         for (; got < n; got++)
-            if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, got), &views[got], PyBUF_SIMPLE) < 0)
+            if (PyObject_GetBuffer(PyTuple_GET_ITEM(seq, got), &views[got], PyBUF_SIMPLE) < 0)
                 break;
         Py_DECREF(seq);
         if (got < n || claim((Md5Object *)state) < 0) {
@@ -441,6 +453,7 @@ static PyObject *update_many(PyObject *module, PyObject *arg) {
             PyMem_Free(views);
             goto fail;
         }
+        Py_INCREF(state);
         jobs[ready] = (Job){.m = (Md5Object *)state, .bufs = views, .nbufs = n};
     }
     Py_BEGIN_ALLOW_THREADS run_jobs(jobs, count);
@@ -460,8 +473,11 @@ static PyMethodDef module_methods[] = {
 };
 
 static struct PyModuleDef md5x_module = {
-    PyModuleDef_HEAD_INIT, "cairn._md5x",
-    "md5 of many inputs at once (eight side by side with AVX2).", -1, module_methods,
+    PyModuleDef_HEAD_INIT,
+    .m_name = "cairn._md5x",
+    .m_doc = "md5 of many inputs at once (eight side by side with AVX2).",
+    .m_size = -1,
+    .m_methods = module_methods,
 };
 
 PyMODINIT_FUNC PyInit__md5x(void) {
@@ -469,13 +485,10 @@ PyMODINIT_FUNC PyInit__md5x(void) {
     __builtin_cpu_init();
     have_avx2 = __builtin_cpu_supports("avx2");
 #endif
-    if (PyType_Ready(&Md5Type) < 0) return NULL;
     PyObject *m = PyModule_Create(&md5x_module);
     if (m == NULL) return NULL;
-    Py_INCREF(&Md5Type);
-    if (PyModule_AddObject(m, "Md5", (PyObject *)&Md5Type) < 0 ||
+    if (PyModule_AddType(m, &Md5Type) < 0 ||
         PyModule_AddIntConstant(m, "LANES", have_avx2 ? LANES : 1) < 0) {
-        Py_DECREF(&Md5Type);
         Py_DECREF(m);
         return NULL;
     }

@@ -224,6 +224,10 @@ async def _pieces(request: Request) -> AsyncIterator[memoryview]:
         yield view[:n]
 
 
+# What uploads.store_all gives back: the md5 of each file stored, and why it stopped early.
+_Stored = tuple[list[str], Exception | None]
+
+
 class _StreamReceiver:
     """Splits a blob stream into files: each is fed to its own BlobSink, one thread job at a
     time; once complete (and its digest known: in its header, or in the trailer after its
@@ -287,8 +291,10 @@ class _StreamReceiver:
                 f"a blob stream holds at most {blobstream.MAX_FILES} files; send the rest "
                 "in another"
             )
+        # a file too large to share its group gets hashlib's md5: one input goes no faster
+        md5 = _md5.new() if size <= GROUP_BYTES else None
         self._sink = uploads.BlobSink(
-            self._state.blobs, sha256, size, self._state.settings.max_blob_bytes, _md5.new()
+            self._state.blobs, sha256, size, self._state.settings.max_blob_bytes, md5
         )
         self._left = size
         if size == 0 and self._sink.declared:
@@ -391,10 +397,6 @@ class _StreamReceiver:
             await _settled(self._loop.run_in_executor(_upload_threads(), self._sink.abort))
         with contextlib.suppress(Exception):
             await self._record()
-
-
-# What uploads.store_all gives back: the md5 of each file stored, and why it stopped early.
-_Stored = tuple[list[str], Exception | None]
 
 
 async def _settled(job: asyncio.Future[Any]) -> None:
