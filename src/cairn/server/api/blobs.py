@@ -35,7 +35,7 @@ UPLOAD_THREADS = 32
 # in memory and FINISHING_GROUPS groups being stored. Stored files are recorded in
 # transactions of up to RECORD_BATCH.
 GROUP_BYTES = 8 << 20
-BATCH_FINISHING_BYTES = 12 << 20
+BATCH_FINISHING_BYTES = 8 << 20
 FINISHING_GROUPS = 4
 RECORD_BATCH = 256
 BLOB_STREAM_BODY = {
