@@ -241,11 +241,11 @@ def _recording_statements(dialect: str) -> tuple[Any, Any]:
     """The two upserts of record_many, built once per dialect and run with many parameter
     sets each: a statement whose VALUES grow with the rows is compiled anew for every size."""
     upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    blobs, uploads = table_of(Blob), table_of(BlobUpload)
+    blobs, blob_uploads = table_of(Blob), table_of(BlobUpload)
     new_blob = (
         upsert(blobs).on_conflict_do_nothing(index_elements=["sha256"]).returning(blobs.c.sha256)
     )
-    sent = upsert(uploads)
+    sent = upsert(blob_uploads)
     sent_by = sent.on_conflict_do_update(
         index_elements=["blob_id", "user_id"],
         set_={"uploaded_at": sent.excluded.uploaded_at},
