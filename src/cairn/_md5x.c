@@ -40,13 +40,20 @@ static const uint32_t K[64] = {
     0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
 };
 
-/* Rotation of each step, and which message word it adds (RFC 1321, section 3.4). */
-static const int S[64] = {
-    7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
-    5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20,
-    4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
-    6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
+/* The rotation of step i (RFC 1321, section 3.4), as a literal: the vector shift
+ * instructions want an immediate. */
+enum {
+    S_0 = 7, S_1 = 12, S_2 = 17, S_3 = 22, S_4 = 7, S_5 = 12, S_6 = 17, S_7 = 22,
+    S_8 = 7, S_9 = 12, S_10 = 17, S_11 = 22, S_12 = 7, S_13 = 12, S_14 = 17, S_15 = 22,
+    S_16 = 5, S_17 = 9, S_18 = 14, S_19 = 20, S_20 = 5, S_21 = 9, S_22 = 14, S_23 = 20,
+    S_24 = 5, S_25 = 9, S_26 = 14, S_27 = 20, S_28 = 5, S_29 = 9, S_30 = 14, S_31 = 20,
+    S_32 = 4, S_33 = 11, S_34 = 16, S_35 = 23, S_36 = 4, S_37 = 11, S_38 = 16, S_39 = 23,
+    S_40 = 4, S_41 = 11, S_42 = 16, S_43 = 23, S_44 = 4, S_45 = 11, S_46 = 16, S_47 = 23,
+    S_48 = 6, S_49 = 10, S_50 = 15, S_51 = 21, S_52 = 6, S_53 = 10, S_54 = 15, S_55 = 21,
+    S_56 = 6, S_57 = 10, S_58 = 15, S_59 = 21, S_60 = 6, S_61 = 10, S_62 = 15, S_63 = 21,
 };
+
+/* Which message word each step adds. */
 static const int W[64] = {
     0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
     1, 6, 11, 0, 5, 10, 15, 4, 9, 14, 3, 8, 13, 2, 7, 12,
@@ -60,13 +67,27 @@ static inline uint32_t load_le32(const uint8_t *p) {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
-#define STEP1(F, a, b, c, d, i) a = b + rotl(a + F(b, c, d) + K[i] + x[W[i]], S[i])
+#define STEP1(F, a, b, c, d, i) a = b + rotl(a + F(b, c, d) + K[i] + x[W[i]], S_##i)
 #define F1(b, c, d) (d ^ (b & (c ^ d)))
 #define G1(b, c, d) (c ^ (d & (b ^ c)))
 #define H1(b, c, d) (b ^ c ^ d)
 #define I1(b, c, d) (c ^ (b | ~d))
-#define ROUND1(F, i) \
-    STEP1(F, a, b, c, d, i); STEP1(F, d, a, b, c, i + 1); STEP1(F, c, d, a, b, i + 2); STEP1(F, b, c, d, a, i + 3)
+/* Four steps of one round, with STEP1 (one input) or STEP (eight lanes). */
+#define ROUND4(STEP, F, i0, i1, i2, i3) \
+    STEP(F, a, b, c, d, i0);            \
+    STEP(F, d, a, b, c, i1);            \
+    STEP(F, c, d, a, b, i2);            \
+    STEP(F, b, c, d, a, i3)
+/* The 64 steps of one block: four rounds of 16, with the round functions F, G, H, I. */
+#define STEPS64(STEP, F, G, H, I)                                                             \
+    ROUND4(STEP, F, 0, 1, 2, 3); ROUND4(STEP, F, 4, 5, 6, 7);                                 \
+    ROUND4(STEP, F, 8, 9, 10, 11); ROUND4(STEP, F, 12, 13, 14, 15);                           \
+    ROUND4(STEP, G, 16, 17, 18, 19); ROUND4(STEP, G, 20, 21, 22, 23);                         \
+    ROUND4(STEP, G, 24, 25, 26, 27); ROUND4(STEP, G, 28, 29, 30, 31);                         \
+    ROUND4(STEP, H, 32, 33, 34, 35); ROUND4(STEP, H, 36, 37, 38, 39);                         \
+    ROUND4(STEP, H, 40, 41, 42, 43); ROUND4(STEP, H, 44, 45, 46, 47);                         \
+    ROUND4(STEP, I, 48, 49, 50, 51); ROUND4(STEP, I, 52, 53, 54, 55);                         \
+    ROUND4(STEP, I, 56, 57, 58, 59); ROUND4(STEP, I, 60, 61, 62, 63)
 
 /* One input, n blocks. */
 static void compress1(uint32_t h[4], const uint8_t *p, size_t n) {
@@ -74,10 +95,7 @@ static void compress1(uint32_t h[4], const uint8_t *p, size_t n) {
         uint32_t x[16];
         for (int j = 0; j < 16; j++) x[j] = load_le32(p + 4 * j);
         uint32_t a = h[0], b = h[1], c = h[2], d = h[3];
-        ROUND1(F1, 0); ROUND1(F1, 4); ROUND1(F1, 8); ROUND1(F1, 12);
-        ROUND1(G1, 16); ROUND1(G1, 20); ROUND1(G1, 24); ROUND1(G1, 28);
-        ROUND1(H1, 32); ROUND1(H1, 36); ROUND1(H1, 40); ROUND1(H1, 44);
-        ROUND1(I1, 48); ROUND1(I1, 52); ROUND1(I1, 56); ROUND1(I1, 60);
+        STEPS64(STEP1, F1, G1, H1, I1);
         h[0] += a; h[1] += b; h[2] += c; h[3] += d;
     }
 }
@@ -118,23 +136,6 @@ __attribute__((target("avx2"))) static inline void transpose8(const V r[8], V ou
 #define HH(b, c, d) _mm256_xor_si256(_mm256_xor_si256(b, c), d)
 #define II(b, c, d) _mm256_xor_si256(c, _mm256_or_si256(b, _mm256_xor_si256(d, ones)))
 
-/* The shift of step i as a literal, as the shift instructions want an immediate. */
-enum {
-    S_0 = 7, S_1 = 12, S_2 = 17, S_3 = 22, S_4 = 7, S_5 = 12, S_6 = 17, S_7 = 22,
-    S_8 = 7, S_9 = 12, S_10 = 17, S_11 = 22, S_12 = 7, S_13 = 12, S_14 = 17, S_15 = 22,
-    S_16 = 5, S_17 = 9, S_18 = 14, S_19 = 20, S_20 = 5, S_21 = 9, S_22 = 14, S_23 = 20,
-    S_24 = 5, S_25 = 9, S_26 = 14, S_27 = 20, S_28 = 5, S_29 = 9, S_30 = 14, S_31 = 20,
-    S_32 = 4, S_33 = 11, S_34 = 16, S_35 = 23, S_36 = 4, S_37 = 11, S_38 = 16, S_39 = 23,
-    S_40 = 4, S_41 = 11, S_42 = 16, S_43 = 23, S_44 = 4, S_45 = 11, S_46 = 16, S_47 = 23,
-    S_48 = 6, S_49 = 10, S_50 = 15, S_51 = 21, S_52 = 6, S_53 = 10, S_54 = 15, S_55 = 21,
-    S_56 = 6, S_57 = 10, S_58 = 15, S_59 = 21, S_60 = 6, S_61 = 10, S_62 = 15, S_63 = 21,
-};
-
-#define ROUND4(F, i0, i1, i2, i3) \
-    STEP(F, a, b, c, d, i0);      \
-    STEP(F, d, a, b, c, i1);      \
-    STEP(F, c, d, a, b, i2);      \
-    STEP(F, b, c, d, a, i3)
 
 /* Eight inputs, n blocks each: lane l reads p[l], advancing by step[l] bytes per block
  * (0 for an idle lane, which hashes the same block again, its result thrown away). */
@@ -159,14 +160,7 @@ __attribute__((target("avx2"))) static void compress8(
         transpose8(rows, x + 8);
         for (int l = 0; l < LANES; l++) q[l] += step[l];
         V a0 = a, b0 = b, c0 = c, d0 = d;
-        ROUND4(FF, 0, 1, 2, 3); ROUND4(FF, 4, 5, 6, 7);
-        ROUND4(FF, 8, 9, 10, 11); ROUND4(FF, 12, 13, 14, 15);
-        ROUND4(GG, 16, 17, 18, 19); ROUND4(GG, 20, 21, 22, 23);
-        ROUND4(GG, 24, 25, 26, 27); ROUND4(GG, 28, 29, 30, 31);
-        ROUND4(HH, 32, 33, 34, 35); ROUND4(HH, 36, 37, 38, 39);
-        ROUND4(HH, 40, 41, 42, 43); ROUND4(HH, 44, 45, 46, 47);
-        ROUND4(II, 48, 49, 50, 51); ROUND4(II, 52, 53, 54, 55);
-        ROUND4(II, 56, 57, 58, 59); ROUND4(II, 60, 61, 62, 63);
+        STEPS64(STEP, FF, GG, HH, II);
         a = _mm256_add_epi32(a, a0);
         b = _mm256_add_epi32(b, b0);
         c = _mm256_add_epi32(c, c0);
