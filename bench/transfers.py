@@ -26,7 +26,7 @@ import cairn
 from bench import _proc
 from cairn import _md5
 from cairn.client._transfer import HASH_WORKERS, hash_file
-from cairn.server.api.blobs import GROUP_BYTES
+from cairn.server.api.blobs import group_full
 
 MB = 1_000_000
 MIB = 1 << 20
@@ -65,16 +65,15 @@ def digest_alone(paths: Sequence[Path], algorithm: str, nbytes: int) -> Sample:
 
 def md5_alone(paths: Sequence[Path], nbytes: int) -> Sample:
     """md5 alone as the server takes it (``digest_alone`` otherwise): the files of a blob
-    stream's group (uploads.store_all: up to LANES files and GROUP_BYTES) side by side with
+    stream's group (uploads.store_all; ``group_full`` says where one ends) side by side with
     ``cairn._md5.update_many``, groups on HASH_WORKERS threads; a larger file on its own."""
     contents = [path.read_bytes() for path in paths]
-    groups: list[list[bytes]] = []
+    groups: list[list[bytes]] = [[]]
     for data in contents:
-        last = groups[-1] if groups else []
-        if not groups or len(last) >= _md5.LANES or sum(map(len, last)) + len(data) > GROUP_BYTES:
-            groups.append([data])
-        else:
-            last.append(data)
+        groups[-1].append(data)
+        if group_full(len(groups[-1]), sum(map(len, groups[-1]))):
+            groups.append([])
+    groups = [group for group in groups if group]
     if len(groups) == len(contents):  # no file shares a group: as digest_alone
         return digest_alone(paths, "md5", nbytes)
 

@@ -60,6 +60,12 @@ def sizes(body: schemas.SizesIn, caller: Caller, db: Db) -> schemas.SizesOut:
     return schemas.SizesOut(sent=uploads.sent_sizes(db, caller, body.sizes))
 
 
+def group_full(files: int, nbytes: int) -> bool:
+    """Whether a group of complete files of a blob stream is to be stored now: it holds as
+    many files as md5 has lanes, or GROUP_BYTES."""
+    return files >= _md5.LANES or nbytes >= GROUP_BYTES
+
+
 def _blob_out(sha256: str, size: int, md5: str, created: bool) -> dict[str, Any]:
     """A stored blob as the API answers it (schemas.BlobOut)."""
     return {"sha256": sha256, "size": size, "md5": md5, "created": created}
@@ -327,7 +333,7 @@ class _StreamReceiver:
         self._group.append((sink, rest))
         self._group_bytes += held
         self._held += held
-        if len(self._group) >= _md5.LANES or self._group_bytes >= GROUP_BYTES:
+        if group_full(len(self._group), self._group_bytes):
             self._store_group()
         while self._held > BATCH_FINISHING_BYTES or len(self._finishing) > FINISHING_GROUPS:
             if not self._finishing:
