@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import httpx
 
@@ -28,6 +29,12 @@ if TYPE_CHECKING:
     from hashlib import _Hash as Hash
 
 CHUNK = 1 << 20
+# A file of at least READ_AHEAD_FROM bytes is read and hashed on a thread of its own, up to
+# READ_AHEAD chunks ahead of the request that sends it: read, hash and send one after the
+# other on one thread left the client's share of a 1 GiB upload on the critical path
+# (2-core VM, interleaved pairs: 389-391 -> 415-422 MB/s).
+READ_AHEAD_FROM = 8 << 20
+READ_AHEAD = 4
 HASH_WORKERS = min(8, os.cpu_count() or 1)
 TRANSFER_WORKERS = 8
 
@@ -212,19 +219,48 @@ def file_chunks(
     bar: TransferProgress,
     stop: threading.Event,
     digest: Hash | None = None,
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """The bytes of ``path``, which must still be ``size`` long, advancing the progress bar
     (and ``digest``, when given, as they are read)."""
     sent = 0
     with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            check_stop(stop)
-            sent += len(chunk)
-            if sent > size:
-                break
-            if digest is not None:
-                digest.update(chunk)
-            bar.advance(len(chunk))
-            yield chunk
+        read = _read_ahead if size >= READ_AHEAD_FROM else _read
+        with contextlib.closing(read(handle, digest)) as chunks:
+            for chunk in chunks:
+                check_stop(stop)
+                sent += len(chunk)
+                if sent > size:
+                    break
+                bar.advance(len(chunk))
+                yield chunk
     if sent != size:
         raise ValidationError(f"{path} changed while it was being uploaded; log it again")
+
+
+def _read(handle: BinaryIO, digest: Hash | None) -> Generator[bytes, None, None]:
+    """The handle's bytes a CHUNK at a time, each added to ``digest`` (when given) first."""
+    while chunk := handle.read(CHUNK):
+        if digest is not None:
+            digest.update(chunk)
+        yield chunk
+
+
+def _read_ahead(handle: BinaryIO, digest: Hash | None) -> Generator[bytes, None, None]:
+    """What ``_read`` gives, read and hashed on a thread of its own up to READ_AHEAD chunks
+    before the caller takes them; closing the iterator stops that thread."""
+
+    def next_chunk() -> bytes:
+        chunk = handle.read(CHUNK)
+        if digest is not None:
+            digest.update(chunk)
+        return chunk
+
+    with ThreadPoolExecutor(1, thread_name_prefix="cairn-read") as reader:
+        ahead = collections.deque(reader.submit(next_chunk) for _ in range(READ_AHEAD))
+        try:
+            while chunk := ahead.popleft().result():
+                ahead.append(reader.submit(next_chunk))
+                yield chunk
+        finally:
+            for pending in ahead:
+                pending.cancel()
