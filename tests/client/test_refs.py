@@ -47,7 +47,8 @@ def test_parse_ref(raw: str, parts: tuple[str, ...], selector: str | None) -> No
 
 
 @pytest.mark.parametrize(
-    "raw", ["", "one", "a/b/c/d", "a//b", "/a/b", "a/b:", "a/b/", "a\0/b", "x" * 1025]
+    "raw",
+    ["", "one", "a/b/c/d", "a//b", "/a/b", "a/b:", "a/b/", "a\0/b", "x" * 1025, "Models/a:b:c"],
 )
 def test_unreadable_refs(raw: str) -> None:
     with pytest.raises(cairn.ValidationError):
@@ -128,7 +129,7 @@ NAMES = [
 ]  # fmt: skip
 REFS = [
     "a/b", "a/b/c", "a/b/c:v1", "a/b:alias", "wandb-registry-M/c", "o/wandb-registry-M/c:v0",
-    "a", "a/b/c/d", "a//c", "a/b:", "a:b/c", "a/b:c:d", "a/b/c:v01", "a/b\0",
+    "a", "a/b/c/d", "a//c", "a/b:", "a:b/c", "a/b:c:d", "a/b/c:v01", "a/b\0", "o/r/a:b:c", "a/b:c:",
 ]  # fmt: skip
 ALIASES = ["prod", "latest", "v1", "v01", "vv1", "a.b-c_d", "a b", "x" * 128, "x" * 129, ""]
 

@@ -62,7 +62,7 @@ def parse_ref(raw: str) -> Ref:
     last = raw.rsplit("/", 1)[-1]
     path, sep, selector = raw.rpartition(":") if ":" in last else (raw, "", "")
     parts = tuple(path.split("/"))
-    if len(parts) not in (2, 3) or not all(parts) or (sep and not selector):
+    if len(parts) not in (2, 3) or not all(parts) or (sep and not selector) or ":" in parts[-1]:
         raise ValidationError(f"cannot read reference {raw[:100]!r}: {_GRAMMAR}")
     if len(parts) == 2:
         parts = (strip_registry_prefix(parts[0]), parts[1])

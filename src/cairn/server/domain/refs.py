@@ -50,7 +50,7 @@ def parse_ref(raw: str) -> Ref:
         raise ValidationError("a reference must be 1-1024 characters")
     path, sep, version = raw.rpartition(":") if ":" in raw.rsplit("/", 1)[-1] else (raw, "", "")
     parts = tuple(path.split("/"))
-    if len(parts) not in (2, 3) or any(not p for p in parts) or (sep and not version):
+    if len(parts) not in (2, 3) or not all(parts) or (sep and not version) or ":" in parts[-1]:
         raise ValidationError(
             f"cannot read reference {raw[:100]!r}: use <entity>/<project>/<artifact>[:version], "
             "<org>/<registry>/<collection>[:version] or <registry>/<collection>[:version]"
