@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from copy import deepcopy
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from cairn.client._errors import ValidationError
 from cairn.client._pages import Paginator
 from cairn.client._records import from_json, parse_time, without_none
 from cairn.client._refs import CollectionPath, collection_path
@@ -42,6 +44,7 @@ class Collection:
     """A named set of linked versions of one artifact type inside a registry.
 
     ``name``, ``description`` and ``tags`` may be assigned; ``save()`` sends the changes.
+    ``type`` is fixed at creation: assigning another one raises ``ValidationError``.
     ``aliases`` maps each alias to the version (``vN``) holding it.
     """
 
@@ -50,7 +53,6 @@ class Collection:
     organization: str
     registry: str
     name: str
-    type: str
     description: str | None
     tags: list[str]
     version_count: int
@@ -63,18 +65,32 @@ class Collection:
         self._load(data)
 
     def _load(self, data: Mapping[str, Any]) -> None:
-        for name in ("id", "ref", "organization", "registry", "name", "type"):
+        for name in ("id", "ref", "organization", "registry", "name"):
             setattr(self, name, data[name])
+        self._type: str = data["type"]
         self.description = data.get("description")
         self.tags = list(data.get("tags") or [])
         self.version_count = int(data.get("version_count") or 0)
         self.aliases = dict(data.get("aliases") or {})
         self.created_at = parse_time(data.get("created_at"))
         self.updated_at = parse_time(data.get("updated_at"))
-        self._saved = self.to_dict()
+        self._saved = deepcopy(self.to_dict())  # so `tags.append()` counts as a change
 
     def __repr__(self) -> str:
         return f"<Collection {self.ref}>"
+
+    @property
+    def type(self) -> str:
+        """The artifact type the collection holds (fixed at creation, as the server enforces)."""
+        return self._type
+
+    @type.setter
+    def type(self, value: str) -> None:
+        if value != self._type:
+            raise ValidationError(
+                f"collection {self.ref} holds {self._type!r} artifacts and its type is fixed "
+                f"at creation; create a new collection of type {value!r} instead"
+            )
 
     @property
     def place(self) -> CollectionPath:

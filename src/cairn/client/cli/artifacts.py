@@ -211,6 +211,9 @@ def link(state: CliState, ref: str, target: str, aliases: tuple[str, ...]) -> No
 def unlink(state: CliState, ref: str) -> None:
     """Remove the linked version REF from its collection (the logged version stays).
 
+    REF must name the version: ``:vN``, an alias, or ``:latest`` written out; a bare
+    collection is refused, so a typo cannot unlink whatever is newest.
+
     \b
     Example:
       cairn artifact unlink Models/sentiment-classifier:v2
@@ -218,5 +221,9 @@ def unlink(state: CliState, ref: str) -> None:
     found = state.api.artifact(ref)
     if not isinstance(found, LinkedVersion):
         raise click.UsageError(f"{ref!r} is a logged version, not a linked one")
+    if parse_ref(ref).selector is None:
+        raise click.ClickException(
+            f"{ref} names no version; name the version to unlink, e.g. {ref}:{found.version}"
+        )
     found.unlink()
     show_done(state, f"Unlinked {found.ref}.", unlinked=found.ref)

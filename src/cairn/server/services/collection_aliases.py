@@ -109,12 +109,19 @@ def remove_alias(
     )
     touch(s, place.reg.registry, place.collection)
     s.delete(row)
+    record_removal(s, actor, place, alias, row.linked_version_id, index)
+
+
+def record_removal(
+    s: Session, actor: Principal, place: Place, alias: str, linked_id: int, index: int | None
+) -> None:
+    """Audit an alias leaving version `v<index>`: removed, or dropped with its unlinked version."""
     audit.record(
         s,
         actor,
         "alias.remove",
         target_type="alias",
-        target_id=row.linked_version_id,
+        target_id=linked_id,
         target_name=f"{place.reg.registry.name}/{place.collection.name}:{alias}",
         org_id=place.reg.registry.org_id,
         registry_id=place.reg.registry.id,

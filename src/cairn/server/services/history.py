@@ -74,14 +74,19 @@ def audit_log(
     """The organization's whole audit log, filtered, newest first (organization admins).
 
     `target` keeps events about that name or about something under it ("team/member",
-    "owner/key"), ignoring case; `registry` keeps the events of one registry of the org.
+    "owner/key", a collection's "registry/collection:v3" and ":production"), ignoring case;
+    `registry` keeps the events of one registry of the org.
     """
     org = orgs.admin_access(s, actor, org_name)
     query = select(AuditEvent).where(AuditEvent.org_id == org.org.id)
     if target:
-        wanted = func.lower(AuditEvent.target_name)
+        wanted, name = func.lower(AuditEvent.target_name), target.lower()
         query = query.where(
-            or_(wanted == target.lower(), wanted.startswith(target.lower() + "/", autoescape=True))
+            or_(
+                wanted == name,
+                wanted.startswith(name + "/", autoescape=True),
+                wanted.startswith(name + ":", autoescape=True),
+            )
         )
     if registry:
         _, found = registries.lookup(s, actor, org.org.name, registry, Action.VIEW)

@@ -9,7 +9,7 @@ from cairn.server.db.base import utcnow
 from cairn.server.db.models import Collection, LinkedVersion
 from cairn.server.domain.errors import ConflictError, NotFoundError
 from cairn.server.domain.principal import Principal
-from cairn.server.domain.refs import Selector
+from cairn.server.domain.refs import LATEST, Selector
 from cairn.server.domain.roles import Action, allows
 from cairn.server.services import artifacts, audit, collection_aliases, collections, linked
 
@@ -94,7 +94,7 @@ def unlink(
     collection_name: str,
     selector: Selector,
 ) -> None:
-    """Remove a linked version; its number is never reused. Protected-alias holders: admins."""
+    """Remove a linked version and its aliases, recording what it held; numbers are never reused."""
     place = collections.locate(s, actor, org_name, registry_name, collection_name, Action.WRITE)
     target = linked.find(s, place.collection, selector)
     if target is None:
@@ -103,16 +103,23 @@ def unlink(
         place.reg.role, Action.MANAGE_PROTECTED_ALIASES
     ):
         raise collections.protected_refusal(place.reg, "unlink a version holding a protected alias")
+    index = target.version_index
+    shown = linked.view_in(s, place, Selector(index=index), files=False)
+    held = [alias for alias in shown.aliases if alias != LATEST]  # `latest` is never stored
+    # The aliases go first, so replaying the log never leaves one on a vanished version.
+    for alias in held:
+        collection_aliases.record_removal(s, actor, place, alias, target.id, index)
     audit.record(
         s,
         actor,
         "version.unlink",
         target_type="linked_version",
         target_id=target.id,
-        target_name=f"{place.reg.registry.name}/{place.collection.name}:v{target.version_index}",
+        target_name=f"{place.reg.registry.name}/{place.collection.name}:v{index}",
         org_id=place.reg.registry.org_id,
         registry_id=place.reg.registry.id,
         collection_id=place.collection.id,
+        before={"version": f"v{index}", "source": shown.source.ref, "aliases": held},
     )
     collections.touch(s, place.reg.registry, place.collection)
     s.delete(target)

@@ -1,0 +1,122 @@
+"""Unlinking keeps its audit trail: the version, its source and the aliases it dropped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from cairn.server.http.deps import AppState
+from cairn.server.services import history
+from tests.api import cast
+from tests.conftest import call
+
+pytestmark = pytest.mark.both_backends
+
+COLLECTION = "/orgs/default/registries/Models/collections/clf"
+
+
+def _link(client: httpx.Client, key: str, source: str, *aliases: str) -> None:
+    body = {"source": source, "aliases": list(aliases)}
+    linked = call(client, "POST", f"{COLLECTION}/versions", key, json=body)
+    assert linked.status_code == 201, linked.text
+
+
+def _events(client: httpx.Client, key: str, path: str) -> list[dict[str, Any]]:
+    answer = call(client, "GET", path, key, params={"per_page": 1000})
+    assert answer.status_code == 200, answer.text
+    events: list[dict[str, Any]] = answer.json()
+    return events
+
+
+def _shape(event: dict[str, Any]) -> tuple[Any, ...]:
+    return (event["action"], event["target_name"], event["before"], event["after"])
+
+
+def _world(client: httpx.Client, key: str) -> tuple[str, str]:
+    """Models/clf with v0 (no aliases) and v1 holding `production` and `staging`."""
+    first = cast.log_artifact(client, key, "admin", "nlp", "bert", b"first weights")["ref"]
+    second = cast.log_artifact(client, key, "admin", "nlp", "bert", b"second weights")["ref"]
+    _link(client, key, first)
+    _link(client, key, second, "staging", "production")
+    return first, second
+
+
+def test_unlink_records_version_source_and_dropped_aliases(
+    app_client: httpx.Client, admin_key: str
+) -> None:
+    _, second = _world(app_client, admin_key)
+    gone = call(app_client, "DELETE", f"{COLLECTION}/versions/production", admin_key)
+    assert gone.status_code == 204, gone.text
+
+    newest = _events(app_client, admin_key, f"{COLLECTION}/history")[:3]
+    assert [_shape(e) for e in newest] == [
+        (
+            "version.unlink",
+            "Models/clf:v1",
+            {"version": "v1", "source": second, "aliases": ["production", "staging"]},
+            None,
+        ),
+        ("alias.remove", "Models/clf:staging", {"alias": "staging", "version": "v1"}, None),
+        ("alias.remove", "Models/clf:production", {"alias": "production", "version": "v1"}, None),
+    ]
+    assert {e["actor"] for e in newest} == {"admin"}
+    registry_events = _events(app_client, admin_key, "/orgs/default/registries/Models/history")
+    assert [_shape(e) for e in registry_events[:3]] == [_shape(e) for e in newest]
+    audit = _events(app_client, admin_key, "/orgs/default/audit")
+    assert [_shape(e) for e in audit[:3]] == [_shape(e) for e in newest], "the org log agrees"
+
+
+def test_unlinking_a_version_without_aliases_removes_none(
+    app_client: httpx.Client, admin_key: str
+) -> None:
+    first, _ = _world(app_client, admin_key)
+    gone = call(app_client, "DELETE", f"{COLLECTION}/versions/v0", admin_key)
+    assert gone.status_code == 204, gone.text
+    events = _events(app_client, admin_key, f"{COLLECTION}/history")
+    assert _shape(events[0]) == (
+        "version.unlink",
+        "Models/clf:v0",
+        {"version": "v0", "source": first, "aliases": []},
+        None,
+    ), "`latest` is not a stored alias, and v0 was not the newest anyway"
+    assert events[1]["action"] == "alias.add", "no alias.remove written for v0"
+    assert (
+        "production"
+        in call(app_client, "GET", f"{COLLECTION}/versions/v1", admin_key).json()["aliases"]
+    )
+
+
+def test_an_explicit_alias_removal_keeps_its_shape(
+    app_client: httpx.Client, admin_key: str
+) -> None:
+    _world(app_client, admin_key)
+    gone = call(app_client, "DELETE", f"{COLLECTION}/aliases/staging", admin_key)
+    assert gone.status_code == 204, gone.text
+    latest = _events(app_client, admin_key, f"{COLLECTION}/history")[0]
+    assert _shape(latest) == (
+        "alias.remove",
+        "Models/clf:staging",
+        {"alias": "staging", "version": "v1"},
+        None,
+    )
+
+
+def test_audit_log_target_of_a_collection_covers_its_versions_and_aliases(
+    state: AppState, app_client: httpx.Client, admin_key: str
+) -> None:
+    _world(app_client, admin_key)
+    gone = call(app_client, "DELETE", f"{COLLECTION}/versions/v1", admin_key)
+    assert gone.status_code == 204, gone.text
+    with state.readers() as s:
+        admin = cast.admin_principal(s)
+        found = history.audit_log(s, admin, "default", target="models/CLF", action="version.")
+        assert [f"{e.action} {e.target_name}" for e in found] == [
+            "version.unlink Models/clf:v1",
+            "version.link Models/clf:v1",
+            "version.link Models/clf:v0",
+        ]
+        removed = history.audit_log(s, admin, "default", target="Models/clf:production")
+        assert [e.action for e in removed] == ["alias.remove", "alias.add"]
+        assert history.audit_log(s, admin, "default", target="Models/cl") == [], "whole names"
