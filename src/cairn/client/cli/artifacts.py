@@ -10,6 +10,7 @@ import click
 from rich.filesize import decimal
 
 from cairn.client._artifacts import Artifact
+from cairn.client._errors import NotFoundError
 from cairn.client._refs import parse_ref
 from cairn.client._versions import LinkedVersion, Version
 from cairn.client.cli._context import CliState, pass_state
@@ -177,7 +178,15 @@ def ls(state: CliState, prefix: str) -> None:
         raise click.UsageError(f"{prefix!r} names a version; give the path without ':'")
     organizations = {o.name for o in state.api.organizations()} if not parsed.is_short else set()
     if parsed.is_short or parsed.parts[0] in organizations:
-        linked = list(state.api.collection(prefix).versions())
+        try:
+            linked = list(state.api.collection(prefix).versions())
+        except NotFoundError as exc:
+            if not parsed.is_short:
+                raise
+            raise click.ClickException(
+                f"{exc}; {prefix} is read as REGISTRY/COLLECTION (for the versions of a logged "
+                "artifact, give ENTITY/PROJECT/ARTIFACT)"
+            ) from exc
         show_versions(state, linked, LINKED_COLUMNS)
     else:
         show_versions(state, state.api.artifact_versions(prefix), LOGGED_COLUMNS)
