@@ -145,7 +145,7 @@ def test_nested_combinations() -> None:
     )
 
 
-@pytest.mark.parametrize("op", ["$foo", "$exists", "$EQ", "eq", "$where", "$elemMatch", "$size"])
+@pytest.mark.parametrize("op", ["$foo", "$EQ", "eq", "$where", "$elemMatch", "$size"])
 def test_unknown_operators_are_refused_with_the_valid_ones(op: str) -> None:
     message = refused({"name": {op: "x"}})
     assert repr(op) in message

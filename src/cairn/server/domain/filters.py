@@ -10,6 +10,7 @@ from typing import Any
 from cairn.server.domain.errors import ValidationError
 
 COMPARISONS = frozenset({"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$regex"})
+OPERATORS = COMPARISONS | {"$exists", "$not", "$and", "$or"}
 MAX_NODES = 100
 MAX_DEPTH = 8
 MAX_LIST = 100
@@ -21,7 +22,7 @@ JSON_PREFIX = "metadata."
 
 @dataclass(frozen=True)
 class Compare:
-    """`field op value`; for $in/$nin the value is a tuple."""
+    """`field op value`; for $in/$nin the value is a tuple, for $exists a bool."""
 
     field: str
     op: str
@@ -95,6 +96,11 @@ def _parse_doc(doc: Any, fields: dict[str, type], budget: _Budget, depth: int) -
             parts.append(_parse_field(key, value, object, budget, depth + 1))
         else:
             known = ", ".join(sorted(fields))
+            if key.startswith("$"):
+                raise ValidationError(
+                    f"unknown filter operator {key!r}; valid operators: {_operators()}; "
+                    f"filterable fields: {known}"
+                )
             raise ValidationError(f"cannot filter on {key!r}; filterable fields: {known}")
     return parts[0] if len(parts) == 1 else AllOf(tuple(parts))
 
@@ -109,9 +115,16 @@ def _parse_field(field: str, value: Any, kind: type, budget: _Budget, depth: int
     for op, operand in value.items():
         if op == "$not":
             parts.append(Negation(_parse_field(field, operand, kind, budget, depth + 1)))
+        elif op in ("$and", "$or"):
+            raise ValidationError(f"{op} combines whole filters, not conditions on {field!r}")
+        elif op == "$exists":
+            if not isinstance(operand, bool):
+                raise ValidationError(f"$exists on {field!r} takes true or false")
+            parts.append(Compare(field, op, operand))
         elif op not in COMPARISONS:
-            ops = " ".join(sorted(COMPARISONS | {"$not"}))
-            raise ValidationError(f"unknown filter operator {op!r}; valid operators: {ops}")
+            raise ValidationError(
+                f"unknown filter operator {op!r}; valid operators: {_operators()}"
+            )
         elif op in ("$in", "$nin"):
             if not isinstance(operand, list) or len(operand) > MAX_LIST:
                 raise ValidationError(f"{op} takes a list of at most {MAX_LIST} values")
@@ -123,6 +136,10 @@ def _parse_field(field: str, value: Any, kind: type, budget: _Budget, depth: int
         else:
             parts.append(Compare(field, op, _scalar(field, operand, kind)))
     return parts[0] if len(parts) == 1 else AllOf(tuple(parts))
+
+
+def _operators() -> str:
+    return " ".join(sorted(OPERATORS))
 
 
 def _scalar(field: str, value: Any, kind: type) -> Scalar:

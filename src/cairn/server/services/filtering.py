@@ -11,16 +11,23 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     SQLColumnExpression,
+    String,
     and_,
     exists,
     false,
     func,
+    literal,
     not_,
     or_,
     true,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BinaryExpression
+from sqlalchemy.sql.functions import FunctionElement
 
 from cairn.server.domain.errors import ValidationError
 from cairn.server.domain.filters import JSON_PREFIX, AllOf, AnyOf, Compare, Expr, Negation
@@ -28,10 +35,12 @@ from cairn.server.domain.filters import JSON_PREFIX, AllOf, AnyOf, Compare, Expr
 
 @dataclass(frozen=True)
 class AnyRow:
-    """A many-valued field (tags, aliases): true when ANY related row's `column` matches."""
+    """A many-valued field (tags, aliases, types): the `column` of the rows `link` relates,
+    plus `implied`, a value no row stores that every item meeting its condition holds."""
 
     column: SQLColumnExpression[Any]
     link: ColumnElement[bool]
+    implied: tuple[str, ColumnElement[bool]] | None = None
 
 
 Columns = Mapping[str, "SQLColumnExpression[Any] | AnyRow"]
@@ -58,13 +67,57 @@ def compile_filter(
         return _compare_json(expr, metadata, expr.field.removeprefix(JSON_PREFIX))
     target = columns[expr.field]
     if isinstance(target, AnyRow):
-        return exists().where(target.link, _compare(expr, target.column))
+        return _compare_rows(expr, target)
     return _compare(expr, target)
+
+
+def _compare_rows(c: Compare, rows: AnyRow) -> ColumnElement[bool]:
+    """MongoDB's array semantics: $ne/$nin hold when NO value matches, the others when any does."""
+    if c.op == "$exists":
+        held = _any_value(rows, None)
+        return held if c.value else not_(held)
+    if c.op in ("$ne", "$nin"):
+        return not_(_any_value(rows, Compare(c.field, "$eq" if c.op == "$ne" else "$in", c.value)))
+    return _any_value(rows, c)
+
+
+def _any_value(rows: AnyRow, c: Compare | None) -> ColumnElement[bool]:
+    """Whether some value of `rows` satisfies `c` (None: whether there is any value)."""
+    stored = exists().where(rows.link, *([] if c is None else [_compare(c, rows.column)]))
+    if rows.implied is None:
+        return stored
+    value, holds = rows.implied
+    return or_(stored, holds if c is None else and_(holds, _compare(c, literal(value, String))))
+
+
+class _HasKey(FunctionElement[bool]):
+    """Whether a JSON item `column[key]` is present, even when its value is null."""
+
+    type = Boolean()
+    inherit_cache = True
+
+
+@compiles(_HasKey)
+def _has_key_default(element: _HasKey, compiler: SQLCompiler, **kw: Any) -> str:
+    # PostgreSQL's `->` answers a JSON null for a null value and SQL NULL for a missing key.
+    return f"({compiler.process(element.clauses, **kw)}) IS NOT NULL"
+
+
+@compiles(_HasKey, "sqlite")
+def _has_key_sqlite(element: _HasKey, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite's JSON_EXTRACT gives SQL NULL for both; JSON_TYPE tells them apart ('null').
+    (item,) = element.clauses
+    assert isinstance(item, BinaryExpression)
+    column, key = compiler.process(item.left, **kw), compiler.process(item.right, **kw)
+    return f"JSON_TYPE({column}, {key}) IS NOT NULL"
 
 
 def _compare_json(c: Compare, column: SQLColumnExpression[Any], key: str) -> ColumnElement[bool]:
     """Compare one top-level metadata value, as a number, a boolean or a string by its operand."""
     element = column[key]
+    if c.op == "$exists":
+        present = _HasKey(element)
+        return present if c.value else not_(present)
     sample = c.value[0] if isinstance(c.value, tuple) and c.value else c.value
     if isinstance(sample, bool):
         typed = element.as_boolean()
@@ -77,6 +130,8 @@ def _compare_json(c: Compare, column: SQLColumnExpression[Any], key: str) -> Col
 
 def _compare(c: Compare, col: SQLColumnExpression[Any]) -> ColumnElement[bool]:
     v = c.value
+    if c.op == "$exists":
+        return col.is_not(None) if v else col.is_(None)
     if c.op == "$regex":
         return col.regexp_match(str(v))
     if c.op in ("$in", "$nin"):

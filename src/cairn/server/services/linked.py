@@ -48,15 +48,6 @@ FILTER_FIELDS: dict[str, type] = {
     "created_at": datetime,
     "metadata": object,
 }
-COLUMNS: Columns = {
-    "name": Collection.name,
-    "collection": Collection.name,
-    "registry": Registry.name,
-    "type": Collection.type,
-    "tag": AnyRow(CollectionTag.tag, CollectionTag.collection_id == Collection.id),
-    "alias": AnyRow(CollectionAlias.alias, CollectionAlias.linked_version_id == LinkedVersion.id),
-    "created_at": LinkedVersion.created_at,
-}
 
 
 @dataclass
@@ -90,6 +81,20 @@ _NEWEST = (
     .correlate(LinkedVersion)
     .scalar_subquery()
 )
+COLUMNS: Columns = {
+    "name": Collection.name,
+    "collection": Collection.name,
+    "registry": Registry.name,
+    "type": Collection.type,
+    "tag": AnyRow(CollectionTag.tag, CollectionTag.collection_id == Collection.id),
+    "alias": AnyRow(
+        CollectionAlias.alias,
+        CollectionAlias.linked_version_id == LinkedVersion.id,
+        # `latest` has no alias row: the newest linked version of each collection holds it.
+        implied=(LATEST, LinkedVersion.version_index == _NEWEST),
+    ),
+    "created_at": LinkedVersion.created_at,
+}
 
 
 def _base() -> Select[Any]:
