@@ -24,6 +24,7 @@ from cairn.client._errors import (
 )
 from cairn.client._manifest import FileEntry
 from cairn.client._pages import Paginator
+from cairn.client._projects import Project
 from cairn.client._registries import Registries, Registry, RegistryMember
 from cairn.client._teams import Team, TeamMember
 from cairn.client._transfer import DigestMismatchError, UnsafePathError
@@ -52,6 +53,7 @@ __all__ = [
     "Paginator",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "Project",
     "RateLimitedError",
     "Registries",
     "Registry",

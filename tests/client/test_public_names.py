@@ -7,7 +7,8 @@ import cairn
 EXPECTED = {
     "Api", "ApiKey", "ArtifactTypes", "Organization", "Paginator", "Registry",
     "RegistryMember", "Team", "TeamMember", "User", "Viewer",
-    "Artifact", "Collection", "Event", "FileEntry", "LinkedVersion", "Registries", "Version",
+    "Artifact", "Collection", "Event", "FileEntry", "LinkedVersion", "Project", "Registries",
+    "Version",
     "CairnError", "ArtifactTypeRemovalError", "AuthenticationError", "BadRequestError",
     "ConfigurationError", "ConflictError", "NetworkError", "NotFoundError",
     "PayloadTooLargeError", "PermissionDeniedError", "RateLimitedError", "ServerError",

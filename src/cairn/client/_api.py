@@ -11,12 +11,13 @@ from cairn.client._accounts import AccountsApi
 from cairn.client._artifacts import ArtifactsApi
 from cairn.client._collections import CollectionsApi
 from cairn.client._config import resolve_settings
+from cairn.client._projects import ProjectsApi
 from cairn.client._registries import RegistriesApi
 from cairn.client._session import DEFAULT_TIMEOUT, Session
 from cairn.client._teams import TeamsApi
 
 
-class Api(ArtifactsApi, CollectionsApi, RegistriesApi, TeamsApi, AccountsApi):
+class Api(ArtifactsApi, ProjectsApi, CollectionsApi, RegistriesApi, TeamsApi, AccountsApi):
     """A client for one Cairn server, shaped like ``wandb.Api``.
 
     Each setting comes from its argument, else ``CAIRN_BASE_URL`` / ``CAIRN_API_KEY`` /

@@ -16,6 +16,7 @@ from cairn.client._manifest import (
     check_metadata,
     check_token,
 )
+from cairn.client._projects import ensure_project, project_parts
 from cairn.client._records import without_none
 from cairn.client._refs import logged_parts, parse_ref
 from cairn.client._session import Session, api_path
@@ -44,6 +45,10 @@ class Artifact:
         self.name = check_token(name, "artifact name")
         self.type = check_token(type, "artifact type")
         self.description = description
+        if metadata is not None and not isinstance(metadata, Mapping):
+            raise ValidationError(
+                f"metadata must be a JSON object (a dict), not {metadata.__class__.__name__}"
+            )
         self.metadata: dict[str, Any] = dict(metadata or {})
         self._files: dict[str, Path] = {}
         self._folded: set[str] = set()
@@ -100,14 +105,6 @@ def _nfc(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 
 
-def _project_parts(project: str) -> tuple[str, str]:
-    """``(entity, project)`` of ``"entity/project"``."""
-    entity, sep, name = project.partition("/")
-    if not sep or not entity or not name or "/" in name:
-        raise ValidationError(f"project {project!r} must be <entity>/<project>")
-    return entity, check_token(name, "project name")
-
-
 class ArtifactsApi:
     """``Api`` methods for logging, finding and listing artifact versions."""
 
@@ -123,12 +120,14 @@ class ArtifactsApi:
     ) -> Version:
         """Upload the files the server lacks, then commit ``artifact`` into ``entity/project``.
 
-        Every file is hashed (sha256, in parallel, streamed from disk); only missing blobs are
-        sent. Identical content returns the existing version (with ``aliases`` applied); the
+        The server is asked first whether the caller may log there (a missing project is
+        created where allowed), so a refusal comes before any file is read. Every file is
+        hashed (sha256, in parallel, streamed from disk); only missing blobs are sent.
+        Identical content returns the existing version (with ``aliases`` applied); the
         version's ``new`` tells which happened.
         ``progress`` shows bars on stderr (``None``: only when it is a terminal).
         """
-        entity, project_name = _project_parts(project)
+        entity, project_name = project_parts(project)
         check_manifest(artifact.files)
         body: dict[str, Any] = {
             "name": artifact.name,
@@ -137,6 +136,7 @@ class ArtifactsApi:
             "aliases": check_aliases(aliases),
             **without_none(description=artifact.description),
         }
+        ensure_project(self._session, entity, project_name)
         names, paths = list(artifact.files), list(artifact.files.values())
         hashes = push_files(self._session, paths, progress=progress)
         body["files"] = [

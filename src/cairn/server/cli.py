@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import click
 import uvicorn
+from sqlalchemy import Engine, create_engine, make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from cairn.server import supervisor
 from cairn.server.app import build_state, prepare, serving_app
 from cairn.server.db import schema
+from cairn.server.db.engine import make_engine
+from cairn.server.http.deps import AppState
 from cairn.server.http.rawbody import BodyProtocol
-from cairn.server.services.gc import collect
+from cairn.server.services.gc import collect, initialized
 from cairn.server.settings import Settings
 
 
@@ -126,8 +132,13 @@ def admin() -> None:
     show_default=True,
     help="Keep unreferenced blobs uploaded more recently than this (uploads in progress).",
 )
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The server's data folder [env CAIRN_DATA_DIR; default ./cairn-data].",
+)
 @click.option("--dry-run", is_flag=True, help="Report what would be deleted, delete nothing.")
-def gc(grace_hours: float, dry_run: bool) -> None:
+def gc(grace_hours: float, data_dir: Path | None, dry_run: bool) -> None:
     """Delete blobs that no artifact version references.
 
     A blob is kept while any committed version names it, and for --grace-hours after its
@@ -135,11 +146,13 @@ def gc(grace_hours: float, dry_run: bool) -> None:
 
     \b
     Example:
-      cairn admin gc --grace-hours 24 --dry-run
+      cairn admin gc --data-dir ./cairn-data --grace-hours 24 --dry-run
     """
-    state = build_state(Settings())
+    state = _existing_state(_settings(data_dir=data_dir))
     try:
         report = collect(state.writers, state.blobs, timedelta(hours=grace_hours), dry_run=dry_run)
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"database error: {_one_line(exc)}") from exc
     finally:
         state.engine.dispose()
     verb = "would delete" if dry_run else "deleted"
@@ -147,3 +160,45 @@ def gc(grace_hours: float, dry_run: bool) -> None:
         f"{verb} {report.blobs} blob(s), {report.bytes} bytes; {report.orphans} orphaned "
         f"object(s); {report.staging} abandoned upload(s)"
     )
+
+
+def _existing_state(settings: Settings) -> AppState:
+    """The server's state, refusing (one line) a data folder or database never initialized.
+
+    Nothing is created: not the data folder, a SQLite file or the blob store's folders.
+    """
+    if settings.database_url is None:
+        missing = f"no Cairn data in {settings.data_dir.resolve()}"
+        hint = "pass --data-dir or set CAIRN_DATA_DIR"
+    else:
+        missing, hint = "no Cairn tables in the database", "check CAIRN_DATABASE_URL"
+    engine = _probe_engine(settings.resolved_database_url())
+    if engine is None:
+        raise click.ClickException(f"{missing}; {hint}")
+    try:
+        ready = initialized(engine)
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"cannot open the database: {_one_line(exc)}") from exc
+    finally:
+        engine.dispose()
+    if not ready:
+        raise click.ClickException(f"{missing}; {hint}")
+    return build_state(settings)
+
+
+def _probe_engine(url: str) -> Engine | None:
+    """An engine that cannot create or change the database; None for a missing SQLite file."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return make_engine(url, pool_size=1)
+    path = Path(parsed.database or "")
+    if not parsed.database or not path.is_file():
+        return None
+    read_only = f"file:{quote(str(path.resolve()))}?mode=ro"
+    return create_engine("sqlite://", creator=lambda: sqlite3.connect(read_only, uri=True))
+
+
+def _one_line(exc: SQLAlchemyError) -> str:
+    """The driver's message without SQLAlchemy's SQL and background link."""
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    return " ".join(str(cause).split("\n", 1)[0].split()) or type(exc).__name__

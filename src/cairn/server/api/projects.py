@@ -53,6 +53,19 @@ def get_project(entity: str, project: str, caller: Caller, db: Db) -> schemas.Pr
     return _project(projects.get(db, caller, entity, project))
 
 
+@router.put(
+    PROJECT,
+    status_code=201,
+    response_model=schemas.ProjectOut,
+    responses={200: {"model": schemas.ProjectOut, "description": "The project existed already"}},
+)
+def ensure_project(entity: str, project: str, caller: Caller, db: Db) -> JSONResponse:
+    """The project the caller may log into, created if missing; 403 when they may not."""
+    found = projects.writable(db, caller, entity, project)
+    out = _project(found)
+    return JSONResponse(out.model_dump(mode="json"), status_code=201 if found.created else 200)
+
+
 @router.get(PROJECT + "/artifacts", response_model=list[schemas.ArtifactSummaryOut])
 def list_artifacts(
     entity: str, project: str, caller: Caller, db: Db

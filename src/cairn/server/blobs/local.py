@@ -19,6 +19,10 @@ STAGING = ".staging"
 SYNC_EVERY = 16 << 20
 
 
+# Moves of a committed file into its shard folder tried before giving up (see commit).
+PLACE_ATTEMPTS = 3
+
+
 class LocalWriter:
     """A temporary file under <root>/.staging, renamed into place on commit.
 
@@ -42,8 +46,15 @@ class LocalWriter:
         self._file.finish()
         os.fsync(self._file.fd)
         self._close()
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._path, final)
+        for attempt in range(PLACE_ATTEMPTS):
+            final.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(self._path, final)
+                break
+            except FileNotFoundError:
+                # delete() removes a shard folder it empties: it may go between the two calls
+                if attempt == PLACE_ATTEMPTS - 1 or not self._path.exists():
+                    raise
         _fsync_dir(final.parent)
 
     def abort(self) -> None:
@@ -121,7 +132,14 @@ class LocalBlobStore:
                 yield chunk
 
     def delete(self, sha256: str) -> None:
-        self.path_of(sha256).unlink(missing_ok=True)
+        """Remove the blob, then its shard folders (ab/cd/, ab/) if that emptied them."""
+        path = self.path_of(sha256)
+        path.unlink(missing_ok=True)
+        for folder in (path.parent, path.parent.parent):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (another blob, an upload landing) or already gone
+                return
 
     def digests(self) -> Iterator[tuple[str, float]]:
         for first in sorted(self.root.iterdir()):

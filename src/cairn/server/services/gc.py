@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, exists, select
+from sqlalchemy import CursorResult, Engine, delete, exists, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cairn.server.blobs.base import BlobStore, InvalidDigestError, blob_key
@@ -26,6 +26,11 @@ class GcReport:
     bytes: int = 0
     orphans: int = 0
     staging: int = 0
+
+
+def initialized(engine: Engine) -> bool:
+    """Whether the database holds Cairn's catalogue (``cairn server`` or ``db upgrade`` ran)."""
+    return inspect(engine).has_table(Blob.__tablename__)
 
 
 def collect(

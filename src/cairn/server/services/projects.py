@@ -31,6 +31,7 @@ class ProjectAccess:
     project: Project
     entity_name: str
     can_write: bool
+    created: bool = False
 
 
 def owner(s: Session, actor: Principal, entity_name: str) -> Owner:
@@ -101,11 +102,19 @@ def create(
     """Create a project (team members, or the user); `exist_ok` returns an existing one."""
     names.token_name(name, "project name")
     found = owner(s, actor, entity_name)
+    existing = _find(s, found.entity, name)
     if not found.can_write:
+        # Only team projects get here (a user's own are always writable, others' are hidden),
+        # and org members may read those, so naming an existing one reveals nothing.
+        if exist_ok and existing is not None:
+            raise PermissionDeniedError(
+                f"only members of {found.entity.name!r} can log to {found.entity.name}/"
+                f"{existing.name}"
+            )
         raise PermissionDeniedError(
             f"only members of {found.entity.name!r} can create projects there"
         )
-    existing = _find(s, found.entity, name)
+    created = False
     if existing is None:
         try:
             with s.begin_nested():
@@ -117,6 +126,7 @@ def create(
                     created_by_id=actor.user_id,
                 )
                 s.add(existing)
+            created = True
             audit.record(
                 s,
                 actor,
@@ -129,11 +139,13 @@ def create(
             existing = _find(s, found.entity, name)
             if existing is None:
                 raise
+            if not exist_ok:
+                raise ConflictError(f"project {found.entity.name}/{name} already exists") from None
     elif not exist_ok:
-        raise ConflictError(f"project {found.entity.name}/{name} already exists")
-    return ProjectAccess(existing, found.entity.name, True)
+        raise ConflictError(f"project {found.entity.name}/{existing.name} already exists")
+    return ProjectAccess(existing, found.entity.name, True, created)
 
 
 def writable(s: Session, actor: Principal, entity_name: str, name: str) -> ProjectAccess:
-    """A project the caller may log into, created on first use."""
+    """A project the caller may log into, created on first use (`created` tells)."""
     return create(s, actor, entity_name, name, exist_ok=True)
