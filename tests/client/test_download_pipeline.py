@@ -15,7 +15,7 @@ import pytest
 import cairn
 from cairn._directio import FileWriter
 from cairn.client import _download, _hasher
-from cairn.client._cache import BlobCache, link_or_copy
+from cairn.client._cache import BlobCache
 from cairn.client._hasher import BackgroundHasher, InlineHasher, hasher_for
 from cairn.client._progress import TransferProgress
 from cairn.client._receiving import receive_into_ring
@@ -268,33 +268,10 @@ def test_a_body_from_the_socket_stops_within_a_receive_and_counts_each_on_the_ba
     assert (tmp_path / "partial").read_bytes() == b"x" * 3 * 1024  # kept for resuming
 
 
-# -- the cache when hard links are impossible ----------------------------------------------
+# -- the cache holds copies --------------------------------------------------------------
 
 
-def no_links(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(source: Any, target: Any, **_: Any) -> None:
-        raise OSError(18, "Invalid cross-device link")
-
-    monkeypatch.setattr(os, "link", refuse)
-
-
-def test_link_or_copy_links_where_it_can(tmp_path: Path) -> None:
-    source = write(tmp_path / "a", b"bytes")
-    link_or_copy(source, tmp_path / "b")
-    assert (tmp_path / "b").stat().st_ino == source.stat().st_ino
-
-
-def test_link_or_copy_copies_when_linking_is_impossible(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    source = write(tmp_path / "a", os.urandom(MIB + 1))
-    no_links(monkeypatch)
-    link_or_copy(source, tmp_path / "b")
-    assert (tmp_path / "b").read_bytes() == source.read_bytes()
-    assert (tmp_path / "b").stat().st_ino != source.stat().st_ino
-
-
-def test_downloads_fill_and_use_the_cache_by_copying_when_links_fail(
+def test_downloads_fill_and_use_the_cache_with_copies(
     api: cairn.Api,
     tmp_path: Path,
     app_client: httpx.Client,
@@ -305,7 +282,6 @@ def test_downloads_fill_and_use_the_cache_by_copying_when_links_fail(
     art = cairn.Artifact("m", type="model")
     art.add_file(write(tmp_path / "src" / "w.bin", data))
     version = api.log_artifact(art, "team/proj")
-    no_links(monkeypatch)
     requests = record(app_client)
     first = version.download(tmp_path / "one")
     cached = BlobCache().path(sha256(data))

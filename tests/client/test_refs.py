@@ -125,7 +125,8 @@ def test_bad_aliases(alias: str) -> None:
 NAMES = [
     "model.bin", "a/b/c.txt", "é.txt", "e\u0301.txt", "../x", "a/../b", "/abs", "C:x", "c:\\x",
     "a\\b", "a//b", "./a", "a/.", "..a", "a..", ".hidden", "a b", "a\tb", "a\u200bb", "a\u2028b",
-    "", "x" * 1024, "x" * 1025, "a:b", "😀/x", "a/", " ",
+    "", "x" * 1024, "x" * 1025, "a:b", "😀/x", "a/", " ", ".cairn-partial/x", ".CAIRN-partial/x",
+    "a/.cairn-partial/x",
 ]  # fmt: skip
 REFS = [
     "a/b", "a/b/c", "a/b/c:v1", "a/b:alias", "wandb-registry-M/c", "o/wandb-registry-M/c:v0",

@@ -8,7 +8,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -20,10 +19,16 @@ import httpx
 
 from cairn._directio import FileWriter
 from cairn.client._blobstream import MEDIA_TYPE, BlobStreamError, Piece, read_stream
-from cairn.client._cache import BlobCache, link_or_copy, remove
+from cairn.client._cache import BlobCache, copy_file, remove
 from cairn.client._errors import CairnError, ValidationError
 from cairn.client._hasher import BackgroundHasher, InlineHasher, hasher_for
-from cairn.client._manifest import FileEntry, check_manifest, check_sha256
+from cairn.client._manifest import PARTIAL_DIR as PARTIAL_DIR  # tests import it from here
+from cairn.client._manifest import (
+    FileEntry,
+    check_manifest,
+    check_sha256,
+    is_partial_dir,
+)
 from cairn.client._network import body_left_in_socket, raw_body
 from cairn.client._progress import TransferProgress
 from cairn.client._receiving import Taking, receive_into_ring, refilled
@@ -38,7 +43,6 @@ from cairn.client._transfer import (
     send,
 )
 
-PARTIAL_DIR = ".cairn-partial"
 # Files up to BATCH_FILE_BYTES come many to a request: a request costs the server and this
 # client several milliseconds, as much as moving a few MiB. Larger ones come alone,
 # resumable and hashed off the receiving thread. A batch holds at most BATCH_DIGESTS files
@@ -79,7 +83,7 @@ def destination(base: Path, name: str) -> Path:
         or any(p.endswith((".", " ")) or p.split(".")[0].upper() in _WINDOWS_DEVICES for p in parts)
     ):
         raise UnsafePathError(f"refusing to write {name!r}: not a safe Windows file name")
-    if parts[0] == PARTIAL_DIR:
+    if is_partial_dir(parts[0]):
         raise UnsafePathError(f"refusing to write {name!r}: {PARTIAL_DIR} is Cairn's own folder")
     return _inside(base, base.joinpath(*parts), name)
 
@@ -105,9 +109,13 @@ def _plan(files: Sequence[FileEntry], base: Path) -> list[_Blob]:
 
 
 def _holds(path: Path, sha256: str, size: int) -> bool:
-    """Whether ``path`` is a regular file (not a link) with exactly these bytes."""
+    """Whether ``path`` is a regular file of its own (no symbolic or hard link) with exactly
+    these bytes; a hard-linked one (as older versions left, shared with the cache) is replaced."""
     try:
-        if path.is_symlink() or not path.is_file() or path.stat().st_size != size:
+        if path.is_symlink() or not path.is_file():
+            return False
+        stat = path.stat()
+        if stat.st_size != size or stat.st_nlink != 1:
             return False
     except OSError:
         return False
@@ -145,12 +153,13 @@ def download_files(
     """Save every file of a manifest under ``root``, verified; returns ``root``.
 
     ``file_path(sha256)`` is the API path of a file's bytes. Files already present with the
-    right digest are kept; cached blobs are linked or copied; the rest are downloaded in
-    parallel to ``root/.cairn-partial/<sha256>`` (resuming one left by an interrupted run),
-    verified, and renamed into place. With ``batch_path`` (the API path answering many of
-    the version's files as one blob stream) small files come many to a request; any that a
-    batch fails to bring (an error answer, an older server, a bad or cut stream) are then
-    fetched alone, which resumes and reports the precise error.
+    right digest are kept; cached blobs are copied; the rest are downloaded in parallel to
+    ``root/.cairn-partial/<sha256>`` (resuming one left by an interrupted run), verified,
+    copied into the cache and renamed into place. Every file written is a file of its own,
+    sharing no inode with the cache or another file. With ``batch_path`` (the API path
+    answering many of the version's files as one blob stream) small files come many to a
+    request; any that a batch fails to bring (an error answer, an older server, a bad or cut
+    stream) are then fetched alone, which resumes and reports the precise error.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -265,15 +274,23 @@ class _Fetcher:
         for _ in blob.targets:
             self.bar.file_done()
 
-    def _place(self, blob: _Blob, temporary: Path, pending: list[Path]) -> None:
-        """Install verified bytes at every pending target (the first one also cached)."""
-        first = self._install(temporary, pending[0], blob)
-        if self.cache is not None:
-            self.cache.add(blob.sha256, first)
-        for target in pending[1:]:
-            copy = self._partials() / f"{blob.sha256}.{uuid.uuid4().hex}"
-            shutil.copyfile(first, copy)
-            self._install(copy, target, blob)
+    def _place(
+        self, blob: _Blob, temporary: Path, pending: list[Path], *, cache: bool = True
+    ) -> None:
+        """Install the verified file ``temporary`` at every pending target: copied into the
+        cache (with ``cache``) and to all targets but the first, then moved to the first."""
+        try:
+            if cache and self.cache is not None:
+                self.cache.add(blob.sha256, temporary)
+            for target in pending[1:]:
+                copy = self._partials() / f"{blob.sha256}.{uuid.uuid4().hex}"
+                copy_file(temporary, copy)
+                self._install(copy, target, blob)
+        except BaseException:
+            if temporary.name != blob.sha256:  # a whole resumable download is kept for next time
+                remove(temporary)
+            raise
+        self._install(temporary, pending[0], blob)
 
     def _install(self, temporary: Path, target: Path, blob: _Blob) -> Path:
         """Rename a verified temporary file to ``target`` (checked again after mkdir)."""
@@ -287,20 +304,15 @@ class _Fetcher:
         return target
 
     def _from_cache(self, blob: _Blob, pending: list[Path]) -> bool:
-        """Install a re-verified cache entry at ``pending`` (evicting it if it is bad);
-        whether there was one."""
-        if self.cache is None:
-            return False
-        cached = self.cache.find(blob.sha256, blob.size)
-        if cached is None:
-            return False
-        if hash_file(cached) != (blob.sha256, blob.size):
-            self.cache.evict(blob.sha256)
+        """Install a copy of a cache entry at ``pending`` once the copy verifies (evicting the
+        entry if it does not, for the download to repair); whether there was a good one."""
+        if self.cache is None or self.cache.find(blob.sha256, blob.size) is None:
             return False
         temporary = self._partials() / f"{blob.sha256}.{uuid.uuid4().hex}"
-        link_or_copy(cached, temporary)
+        if not self.cache.copy_out(blob.sha256, blob.size, temporary):
+            return False
         self.bar.advance(blob.size)
-        self._place(blob, temporary, pending)
+        self._place(blob, temporary, pending, cache=False)
         return True
 
     def _receive(self, blob: _Blob, partial: Path) -> None:
