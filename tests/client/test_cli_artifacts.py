@@ -202,6 +202,7 @@ def test_errors_are_one_line(run: Run, source: Path, tmp_path: Path) -> None:
     assert "reserved" in bad_alias.stderr
     assert "names a version" in run("artifact", "ls", "Models/clf:v1", code=2).stderr
     project = run("artifact", "ls", "nlp-team/sentiment", code=1).stderr
-    assert "give ENTITY/PROJECT/ARTIFACT" in project and project.count("Error:") == 1
+    assert "give ENTITY/PROJECT/ARTIFACT" in project
+    assert project.count("Error:") == 1
     assert "cannot read reference" in run("artifact", "show", "nope", code=1).stderr
     assert run("--json", "artifact", "pull", "Models/nothing", code=1).stdout == ""
