@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import httpx
 import pytest
 
+from cairn.server.domain.refs import Selector
 from cairn.server.http.deps import AppState
-from cairn.server.services import history
+from cairn.server.services import collection_aliases, history, links
 from tests.api import cast
 from tests.conftest import call
 
@@ -120,3 +122,40 @@ def test_audit_log_target_of_a_collection_covers_its_versions_and_aliases(
         removed = history.audit_log(s, admin, "default", target="Models/clf:production")
         assert [e.action for e in removed] == ["alias.remove", "alias.add"]
         assert history.audit_log(s, admin, "default", target="Models/cl") == [], "whole names"
+
+
+def test_an_alias_set_while_an_unlink_waits_is_recorded_as_dropped(
+    state: AppState, app_client: httpx.Client, admin_key: str
+) -> None:
+    """An alias committed onto the version while the unlink waits for the collection's lock
+    is read after it: recorded as removed with the version, not dropped silently."""
+    _world(app_client, admin_key)
+    unlinked = threading.Event()
+
+    def unlink() -> None:
+        with state.writers() as s, s.begin():
+            links.unlink(s, cast.admin_principal(s), "default", "Models", "clf", Selector(index=0))
+        unlinked.set()
+
+    with state.writers() as s, s.begin():
+        actor = cast.admin_principal(s)
+        collection_aliases.set_alias(
+            s, actor, "default", "Models", "clf", "champion", Selector(index=0)
+        )
+        waiting = threading.Thread(target=unlink)
+        waiting.start()
+        assert not unlinked.wait(0.5), "the unlink waits for the alias to commit"
+    waiting.join(30)
+    assert unlinked.is_set()
+    events = _events(app_client, admin_key, f"{COLLECTION}/history")
+    assert _shape(events[0])[2] == {
+        "version": "v0",
+        "source": events[0]["before"]["source"],
+        "aliases": ["champion"],
+    }
+    assert _shape(events[1]) == (
+        "alias.remove",
+        "Models/clf:champion",
+        {"alias": "champion", "version": "v0"},
+        None,
+    )

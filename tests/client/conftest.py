@@ -10,6 +10,7 @@ import pytest
 
 import cairn
 from cairn.client.cli._context import CliState
+from tests.client.cli_support import Run, invoker
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -35,6 +36,12 @@ def api(app_client: httpx.Client, admin_key: str) -> Iterator[cairn.Api]:
 def cli_state(app_client: httpx.Client) -> Callable[[], CliState]:
     """Builds the ``obj`` that makes the CLI talk to the in-process app."""
     return lambda: CliState(client=app_client)
+
+
+@pytest.fixture
+def run(cli_state: Callable[[], CliState], admin_key: str) -> Run:
+    """Invoke ``cairn ARGS`` as the admin on the in-process app (modules may define their own)."""
+    return invoker(cli_state, "--api-key", admin_key)
 
 
 def mock_client(handler: Handler, base_url: str = "http://cairn.test") -> httpx.Client:

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
-from cairn.client.cli import cli
-from cairn.client.cli._context import CliState
 from tests.client.artifacts_support import tree, write
-
-Run = Callable[..., Result]
+from tests.client.cli_support import Run, as_json
 
 
 @pytest.fixture(autouse=True)
@@ -23,25 +17,6 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "cache"
     monkeypatch.setenv("CAIRN_CACHE_DIR", str(folder))
     return folder
-
-
-@pytest.fixture
-def run(cli_state: Callable[[], CliState], admin_key: str) -> Run:
-    """Invoke ``cairn ARGS`` as the admin; fails the test on an unexpected exit code."""
-
-    def invoke(*args: str, code: int = 0, input: str | None = None) -> Result:
-        result = CliRunner().invoke(
-            cli, ["--api-key", admin_key, *args], obj=cli_state(), input=input
-        )
-        assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
-        assert "Traceback" not in result.output
-        return result
-
-    return invoke
-
-
-def as_json(result: Result) -> Any:
-    return json.loads(result.stdout)
 
 
 @pytest.fixture

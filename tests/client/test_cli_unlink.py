@@ -2,36 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
-from cairn.client.cli import cli
-from cairn.client.cli._context import CliState
 from tests.client.artifacts_support import write
-
-Run = Callable[..., Result]
-
-
-@pytest.fixture
-def run(cli_state: Callable[[], CliState], admin_key: str) -> Run:
-    """Invoke ``cairn ARGS`` as the admin, never with input; checks the exit code."""
-
-    def invoke(*args: str, code: int = 0) -> Result:
-        result = CliRunner().invoke(cli, ["--api-key", admin_key, *args], obj=cli_state())
-        assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
-        assert "Traceback" not in result.output
-        return result
-
-    return invoke
-
-
-def as_json(result: Result) -> Any:
-    return json.loads(result.stdout)
+from tests.client.cli_support import Run, as_json
 
 
 @pytest.fixture

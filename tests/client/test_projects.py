@@ -8,12 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner, Result
 
 import cairn
-from cairn.client.cli import cli
 from cairn.client.cli._context import CliState
 from tests.client.artifacts_support import record, write
+from tests.client.cli_support import Run, invoker
 from tests.conftest import MakeUser
 
 TEAM = "nlp-team"
@@ -119,18 +118,10 @@ def test_create_show_and_list_projects(api: cairn.Api) -> None:
         api.create_project("no-slash")
 
 
-Run = Callable[..., Result]
-
-
 @pytest.fixture
 def run(cli_state: Callable[[], CliState]) -> Run:
-    def invoke(key: str, *args: str, code: int = 0) -> Result:
-        result = CliRunner().invoke(cli, ["--api-key", key, *args], obj=cli_state())
-        assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
-        assert "Traceback" not in result.output
-        return result
-
-    return invoke
+    """Invoke ``cairn ARGS`` with the API key given first."""
+    return lambda key, *args, **kw: invoker(cli_state, "--api-key", key)(*args, **kw)
 
 
 def test_cli_project_create_show_and_list(run: Run, admin_key: str) -> None:

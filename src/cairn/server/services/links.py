@@ -96,6 +96,9 @@ def unlink(
 ) -> None:
     """Remove a linked version and its aliases, recording what it held; numbers are never reused."""
     place = collections.locate(s, actor, org_name, registry_name, collection_name, Action.WRITE)
+    # Locked first (PostgreSQL): an alias set meanwhile is then either seen below, recorded
+    # and checked for protection, or set after this unlink commits.
+    collections.touch(s, place.reg.registry, place.collection)
     target = linked.find(s, place.collection, selector)
     if target is None:
         raise NotFoundError(f"version {registry_name}/{collection_name}:{selector} not found")
@@ -121,6 +124,5 @@ def unlink(
         collection_id=place.collection.id,
         before={"version": f"v{index}", "source": shown.source.ref, "aliases": held},
     )
-    collections.touch(s, place.reg.registry, place.collection)
     s.delete(target)
     s.flush()
