@@ -159,3 +159,23 @@ def test_an_alias_set_while_an_unlink_waits_is_recorded_as_dropped(
         {"alias": "champion", "version": "v0"},
         None,
     )
+
+
+def test_deleting_a_collection_records_its_versions_and_aliases(
+    app_client: httpx.Client, admin_key: str
+) -> None:
+    _world(app_client, admin_key)
+    gone = call(app_client, "DELETE", COLLECTION, admin_key)
+    assert gone.status_code == 204, gone.text
+    events = _events(app_client, admin_key, "/orgs/default/registries/Models/history")
+    assert _shape(events[0]) == (
+        "collection.delete",
+        "Models/clf",
+        {
+            "name": "clf",
+            "type": "model",
+            "versions": 2,
+            "aliases": {"production": "v1", "staging": "v1"},
+        },
+        None,
+    )

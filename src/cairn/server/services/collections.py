@@ -346,11 +346,19 @@ def update(
 def remove(s: Session, actor: Principal, org_name: str, registry_name: str, name: str) -> None:
     """Delete a collection; refused while a version holds a protected alias, unless admin."""
     place = locate(s, actor, org_name, registry_name, name, Action.WRITE)
+    touch(s, place.reg.registry)  # locked first: what is checked and recorded below holds
     c = place.collection
     if holds_protected_alias(s, c) and not allows(place.reg.role, Action.MANAGE_PROTECTED_ALIASES):
         raise protected_refusal(
             place.reg, "delete a collection whose versions hold protected aliases"
         )
+    versions = s.scalar(select(func.count()).where(LinkedVersion.collection_id == c.id))
+    aliases = s.execute(
+        select(CollectionAlias.alias, LinkedVersion.version_index)
+        .join(LinkedVersion, LinkedVersion.id == CollectionAlias.linked_version_id)
+        .where(CollectionAlias.collection_id == c.id)
+        .order_by(CollectionAlias.alias)
+    )
     audit.record(
         s,
         actor,
@@ -361,9 +369,13 @@ def remove(s: Session, actor: Principal, org_name: str, registry_name: str, name
         org_id=place.reg.registry.org_id,
         registry_id=c.registry_id,
         collection_id=c.id,
-        before={"name": c.name, "type": c.type},
+        before={
+            "name": c.name,
+            "type": c.type,
+            "versions": versions,
+            "aliases": {alias: f"v{index}" for alias, index in aliases},
+        },
     )
-    touch(s, place.reg.registry)
     s.delete(c)
     s.flush()
 
