@@ -179,3 +179,29 @@ def test_deleting_a_collection_records_its_versions_and_aliases(
         },
         None,
     )
+
+
+def test_the_rest_audit_log_filters_by_target_and_registry(
+    app_client: httpx.Client, admin_key: str
+) -> None:
+    _world(app_client, admin_key)
+    made = call(app_client, "POST", "/orgs/default/registries", admin_key, json={"name": "Other"})
+    assert made.status_code == 201, made.text
+
+    def names(**params: str) -> set[str]:
+        answer = call(app_client, "GET", "/orgs/default/audit", admin_key, params=params)
+        assert answer.status_code == 200, answer.text
+        return {e["target_name"] for e in answer.json()}
+
+    assert names(target="models/CLF") == {
+        "Models/clf",
+        "Models/clf:v0",
+        "Models/clf:v1",
+        "Models/clf:staging",
+        "Models/clf:production",
+    }
+    assert names(target="Models/cl") == set(), "whole names only"
+    assert "Other" not in names(registry="Models")
+    assert "Other" in names()
+    hidden = call(app_client, "GET", "/orgs/default/audit", admin_key, params={"registry": "Nope"})
+    assert hidden.status_code == 404, hidden.text

@@ -181,3 +181,11 @@ def test_errors_are_one_line(run: Run, source: Path, tmp_path: Path) -> None:
     assert project.count("Error:") == 1
     assert "cannot read reference" in run("artifact", "show", "nope", code=1).stderr
     assert run("--json", "artifact", "pull", "Models/nothing", code=1).stdout == ""
+
+
+def test_repeated_metadata_options_are_merged_in_order(run: Run, source: Path) -> None:
+    pushed = push(run, source, "--metadata", '{"f1": 0.9, "lr": 1}', "--metadata", '{"f1": 0.91}')
+    assert pushed["metadata"] == {"f1": 0.91, "lr": 1}
+    args = ("--project", "admin/p", "--name", "n", "--type", "t", "--metadata", "{}")
+    bad = run("artifact", "push", str(source), *args, "--metadata", "[1]", code=2)
+    assert "must be a JSON object" in bad.stderr

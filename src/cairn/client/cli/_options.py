@@ -28,5 +28,21 @@ def json_object(example: str) -> Callback:
     return parse
 
 
+def merged_json_objects(example: str) -> Callback:
+    """A click callback for a repeatable option: its JSON objects merged in order (a later
+    one's keys win), None when not given; a usage error citing `example` for a bad one."""
+    one = json_object(example)
+
+    def parse(ctx: click.Context, param: click.Parameter, values: Any) -> Any:
+        if not values:
+            return None
+        merged: dict[str, Any] = {}
+        for value in values:
+            merged.update(one(ctx, param, value))
+        return merged
+
+    return parse
+
+
 # `--filter`: a W&B-style filter document.
 parse_filter = json_object('{"name": {"$regex": "^Fine"}}')

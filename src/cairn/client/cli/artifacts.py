@@ -14,7 +14,7 @@ from cairn.client._errors import NotFoundError
 from cairn.client._refs import parse_ref
 from cairn.client._versions import LinkedVersion, Version
 from cairn.client.cli._context import CliState, pass_state
-from cairn.client.cli._options import json_object
+from cairn.client.cli._options import merged_json_objects
 from cairn.client.cli._output import print_json, show_done, show_list, show_one
 
 LOGGED_COLUMNS = ("ref", "type", "aliases", "files", "size", "created_by", "created_at")
@@ -75,7 +75,11 @@ def artifact() -> None:
 @click.option("--type", "type_", required=True, metavar="TYPE", help="Artifact type, e.g. model.")
 @click.option("--alias", "aliases", multiple=True, metavar="ALIAS", help="Alias (repeatable).")
 @click.option(
-    "--metadata", metavar="JSON", callback=json_object('{"f1": 0.91}'), help="A JSON object."
+    "--metadata",
+    metavar="JSON",
+    multiple=True,
+    callback=merged_json_objects('{"f1": 0.91}'),
+    help="A JSON object (repeatable: merged in order, later keys win).",
 )
 @click.option("--description", help="What this version is.")
 @pass_state

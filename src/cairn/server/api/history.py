@@ -73,18 +73,23 @@ def audit_log(
     db: Db,
     action: Annotated[str | None, Query(max_length=64)] = None,
     actor: Annotated[str | None, Query(max_length=64)] = None,
+    target: Annotated[str | None, Query(max_length=512)] = None,
+    registry: Annotated[str | None, Query(max_length=128)] = None,
     since: schemas.Instant | None = None,
     until: schemas.Instant | None = None,
     per_page: PerPage = 100,
     before: Before = None,
 ) -> list[schemas.EventOut]:
-    """The organization's audit log (organization admins)."""
+    """The organization's audit log (organization admins): `target` keeps the events about a
+    name and what is under it (`Models/clf` keeps `Models/clf:v3` and `Models/clf:prod`)."""
     events = history.audit_log(
         db,
         caller,
         org,
         action=action,
         actor_name=actor,
+        target=target,
+        registry=registry,
         since=since,
         until=until,
         per_page=per_page,
