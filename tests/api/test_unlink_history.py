@@ -25,6 +25,11 @@ def _link(client: httpx.Client, key: str, source: str, *aliases: str) -> None:
     assert linked.status_code == 201, linked.text
 
 
+def _delete(client: httpx.Client, key: str, path: str) -> None:
+    gone = call(client, "DELETE", path, key)
+    assert gone.status_code == 204, gone.text
+
+
 def _events(client: httpx.Client, key: str, path: str) -> list[dict[str, Any]]:
     answer = call(client, "GET", path, key, params={"per_page": 1000})
     assert answer.status_code == 200, answer.text
@@ -49,8 +54,7 @@ def test_unlink_records_version_source_and_dropped_aliases(
     app_client: httpx.Client, admin_key: str
 ) -> None:
     _, second = _world(app_client, admin_key)
-    gone = call(app_client, "DELETE", f"{COLLECTION}/versions/production", admin_key)
-    assert gone.status_code == 204, gone.text
+    _delete(app_client, admin_key, f"{COLLECTION}/versions/production")
 
     newest = _events(app_client, admin_key, f"{COLLECTION}/history")[:3]
     assert [_shape(e) for e in newest] == [
@@ -74,8 +78,7 @@ def test_unlinking_a_version_without_aliases_removes_none(
     app_client: httpx.Client, admin_key: str
 ) -> None:
     first, _ = _world(app_client, admin_key)
-    gone = call(app_client, "DELETE", f"{COLLECTION}/versions/v0", admin_key)
-    assert gone.status_code == 204, gone.text
+    _delete(app_client, admin_key, f"{COLLECTION}/versions/v0")
     events = _events(app_client, admin_key, f"{COLLECTION}/history")
     assert _shape(events[0]) == (
         "version.unlink",
@@ -94,8 +97,7 @@ def test_an_explicit_alias_removal_keeps_its_shape(
     app_client: httpx.Client, admin_key: str
 ) -> None:
     _world(app_client, admin_key)
-    gone = call(app_client, "DELETE", f"{COLLECTION}/aliases/staging", admin_key)
-    assert gone.status_code == 204, gone.text
+    _delete(app_client, admin_key, f"{COLLECTION}/aliases/staging")
     latest = _events(app_client, admin_key, f"{COLLECTION}/history")[0]
     assert _shape(latest) == (
         "alias.remove",
@@ -109,8 +111,7 @@ def test_audit_log_target_of_a_collection_covers_its_versions_and_aliases(
     state: AppState, app_client: httpx.Client, admin_key: str
 ) -> None:
     _world(app_client, admin_key)
-    gone = call(app_client, "DELETE", f"{COLLECTION}/versions/v1", admin_key)
-    assert gone.status_code == 204, gone.text
+    _delete(app_client, admin_key, f"{COLLECTION}/versions/v1")
     with state.readers() as s:
         admin = cast.admin_principal(s)
         found = history.audit_log(s, admin, "default", target="models/CLF", action="version.")
@@ -165,8 +166,7 @@ def test_deleting_a_collection_records_its_versions_and_aliases(
     app_client: httpx.Client, admin_key: str
 ) -> None:
     _world(app_client, admin_key)
-    gone = call(app_client, "DELETE", COLLECTION, admin_key)
-    assert gone.status_code == 204, gone.text
+    _delete(app_client, admin_key, COLLECTION)
     events = _events(app_client, admin_key, "/orgs/default/registries/Models/history")
     assert _shape(events[0]) == (
         "collection.delete",

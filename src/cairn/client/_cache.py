@@ -91,12 +91,10 @@ class BlobCache:
         self.evict(sha256)
         return None
 
-    def copy_out(self, sha256: str, size: int, target: Path) -> bool:
-        """Copy the entry of ``sha256`` to ``target`` and verify the copy; whether it verified.
-        Otherwise no ``target`` is left, and an entry whose copy has other bytes is evicted."""
-        source = self.find(sha256, size)
-        if source is None:
-            return False
+    def copy_out(self, source: Path, sha256: str, size: int, target: Path) -> bool:
+        """Copy ``source``, the entry find() gave for ``sha256``, to ``target`` and verify the
+        copy; whether it verified. Otherwise no ``target`` is left, and an entry whose copy
+        has other bytes is evicted."""
         good: bool | None = None
         try:
             copy_file(source, target)

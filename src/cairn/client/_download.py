@@ -306,10 +306,12 @@ class _Fetcher:
     def _from_cache(self, blob: _Blob, pending: list[Path]) -> bool:
         """Install a copy of a cache entry at ``pending`` once the copy verifies (evicting the
         entry if it does not, for the download to repair); whether there was a good one."""
-        if self.cache is None or self.cache.find(blob.sha256, blob.size) is None:
+        cache = self.cache
+        entry = None if cache is None else cache.find(blob.sha256, blob.size)
+        if cache is None or entry is None:
             return False
         temporary = self._partials() / f"{blob.sha256}.{uuid.uuid4().hex}"
-        if not self.cache.copy_out(blob.sha256, blob.size, temporary):
+        if not cache.copy_out(entry, blob.sha256, blob.size, temporary):
             return False
         self.bar.advance(blob.size)
         self._place(blob, temporary, pending, cache=False)

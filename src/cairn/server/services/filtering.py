@@ -74,11 +74,15 @@ def compile_filter(
 def _compare_rows(c: Compare, rows: AnyRow) -> ColumnElement[bool]:
     """MongoDB's array semantics: $ne/$nin hold when NO value matches, the others when any does."""
     if c.op == "$exists":
-        held = _any_value(rows, None)
-        return held if c.value else not_(held)
+        return _exists(c, _any_value(rows, None))
     if c.op in ("$ne", "$nin"):
         return not_(_any_value(rows, Compare(c.field, "$eq" if c.op == "$ne" else "$in", c.value)))
     return _any_value(rows, c)
+
+
+def _exists(c: Compare, present: ColumnElement[bool]) -> ColumnElement[bool]:
+    """`$exists: true` as the condition that the field is `present`, `false` as its complement."""
+    return present if c.value else not_(present)
 
 
 def _any_value(rows: AnyRow, c: Compare | None) -> ColumnElement[bool]:
@@ -116,8 +120,7 @@ def _compare_json(c: Compare, column: SQLColumnExpression[Any], key: str) -> Col
     """Compare one top-level metadata value, as a number, a boolean or a string by its operand."""
     element = column[key]
     if c.op == "$exists":
-        present = _HasKey(element)
-        return present if c.value else not_(present)
+        return _exists(c, _HasKey(element))
     sample = c.value[0] if isinstance(c.value, tuple) and c.value else c.value
     if isinstance(sample, bool):
         typed = element.as_boolean()
@@ -131,7 +134,7 @@ def _compare_json(c: Compare, column: SQLColumnExpression[Any], key: str) -> Col
 def _compare(c: Compare, col: SQLColumnExpression[Any]) -> ColumnElement[bool]:
     v = c.value
     if c.op == "$exists":
-        return col.is_not(None) if v else col.is_(None)
+        return _exists(c, col.is_not(None))
     if c.op == "$regex":
         return col.regexp_match(str(v))
     if c.op in ("$in", "$nin"):
