@@ -88,6 +88,20 @@ def test_a_small_commit_is_one_put_in_place(store: S3BlobStore) -> None:
     assert calls.take() == ["PutObject"]
 
 
+def test_prompt_requests_send_their_body_without_waiting_for_100_continue(
+    store: S3BlobStore,
+) -> None:
+    """A hung store must not add botocore's 1 s wait for `100 Continue` to the deadline."""
+    expects: list[str | None] = []
+
+    def note(request: Any, **_: Any) -> None:
+        expects.append(request.headers.get("Expect"))
+
+    store.client.meta.events.register("before-send.s3.PutObject", note)
+    commit(store, b"sent at once")
+    assert expects == [None]
+
+
 def test_a_large_commit_stages_copies_and_cleans_up(
     seaweedfs: S3Server, store: S3BlobStore, prefix: str
 ) -> None:

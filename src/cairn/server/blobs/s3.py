@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.handlers import add_expect_header
 
 from cairn.server.blobs.base import READ_CHUNK, Chunk, InvalidDigestError, blob_key
 
@@ -215,8 +216,13 @@ class S3BlobStore:
         if settings.s3_presigned_downloads or settings.s3_presigned_uploads:
             public = settings.s3_public_endpoint_url or settings.s3_endpoint_url
             presigner = client(PRESIGN_CONFIG, public)
+        prompt = client(CLIENT_CONFIG)
+        # botocore sends every body with `Expect: 100-continue` and waits up to 1 s for the
+        # answer first: a store that stopped answering would add that second to the prompt
+        # client's deadline (connect 2 s, read 3 s; SECURITY.md: no hang over 5 s).
+        prompt.meta.events.unregister("before-call.s3", add_expect_header)
         return cls(
-            client(CLIENT_CONFIG),
+            prompt,
             bucket,
             prefix,
             slow_client=client(SLOW_CLIENT_CONFIG),
