@@ -145,6 +145,13 @@ def test_collection_commands(run: Run, source: Path) -> None:
         "classifier", "Renamed", ["prod"],
     )  # fmt: skip
     run("collection", "edit", "Models/classifier", code=2)
+    typo = run("--json", "collection", "edit", "Models/classifier", "--remove-tag", "prdo")
+    assert as_json(typo)["tags"] == ["prod"]
+    assert typo.stderr.strip() == (
+        "Warning: default/Models/classifier has no tag 'prdo'; nothing to remove"
+    )
+    assert run("collection", "edit", "Models/classifier", "--remove-tag", "prod").stderr == ""
+    run("collection", "edit", "Models/classifier", "--add-tag", "prod")
 
     push(run, source)
     run("artifact", "link", "admin/sentiment/bert", "Models/classifier", "--alias", "prod")

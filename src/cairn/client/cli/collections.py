@@ -98,7 +98,13 @@ def show(state: CliState, path: str) -> None:
 @click.option("--rename", metavar="NEW_NAME", help="Rename the collection.")
 @click.option("--description", help="New description.")
 @click.option("--add-tag", "add_tags", multiple=True, metavar="TAG", help="Add TAG.")
-@click.option("--remove-tag", "remove_tags", multiple=True, metavar="TAG", help="Remove TAG.")
+@click.option(
+    "--remove-tag",
+    "remove_tags",
+    multiple=True,
+    metavar="TAG",
+    help="Remove TAG (a warning says so if the collection does not have it).",
+)
 @pass_state
 def edit(
     state: CliState,
@@ -121,6 +127,8 @@ def edit(
         target.name = rename
     if description is not None:
         target.description = description
+    for absent in dict.fromkeys(t for t in remove_tags if t not in target.tags):
+        click.echo(f"Warning: {target.ref} has no tag {absent!r}; nothing to remove", err=True)
     kept = [t for t in target.tags if t not in remove_tags]
     target.tags = kept + [t for t in dict.fromkeys(add_tags) if t not in kept]
     target.save()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -47,7 +48,7 @@ class LocalWriter:
         os.fsync(self._file.fd)
         self._close()
         for attempt in range(PLACE_ATTEMPTS):
-            final.parent.mkdir(parents=True, exist_ok=True)
+            _make_folders(final.parent, self._store.root)
             try:
                 os.replace(self._path, final)
                 break
@@ -65,6 +66,19 @@ class LocalWriter:
         if self._file is not None:
             file, self._file = self._file, None
             file.close()
+
+
+def _make_folders(folder: Path, root: Path) -> None:
+    """Create ``folder`` and its missing parents below ``root``, each made durable in its
+    parent (a blob renamed into a folder whose own entry is lost in a crash is lost too)."""
+    missing: list[Path] = []
+    while folder != root and not folder.is_dir():
+        missing.append(folder)
+        folder = folder.parent
+    for made in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # made by another upload just now
+            made.mkdir()
+        _fsync_dir(made.parent)
 
 
 def _fsync_dir(path: Path) -> None:
