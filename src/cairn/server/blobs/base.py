@@ -40,9 +40,8 @@ class BlobWriter(Protocol):
 class BlobStore(Protocol):
     """Where blob bytes live. Addresses are sha256 digests, validated by blob_key()."""
 
-    def begin(self, size: int | None = None) -> BlobWriter:
-        """Start writing a new temporary object; ``size``, when known, is the bytes it will
-        hold (a store may choose how to write by it)."""
+    def begin(self) -> BlobWriter:
+        """Start writing a new temporary object."""
 
     def exists(self, sha256: str) -> bool:
         """Whether a blob is stored under `sha256`."""

@@ -20,13 +20,6 @@ STAGING = ".staging"
 SYNC_EVERY = 16 << 20
 
 
-# Blobs of up to DIRECT_UP_TO bytes (the small files of a blob stream) are written around the
-# page cache (O_DIRECT), then synced: on a 2-vCPU VM whose host takes back free guest memory,
-# copying into fresh page-cache pages cost more than the device write, and pushes of 1,000 x
-# 1 MiB ran 7-10% faster with ~15% less server CPU (5 interleaved rounds). Larger blobs go
-# through the cache, synced as they grow: one 1 GiB file was 4-8% slower written direct.
-DIRECT_UP_TO = 8 << 20
-
 # Moves of a committed file into its shard folder tried before giving up (see commit).
 PLACE_ATTEMPTS = 3
 
@@ -34,16 +27,15 @@ PLACE_ATTEMPTS = 3
 class LocalWriter:
     """A temporary file under <root>/.staging, renamed into place on commit.
 
-    With ``direct``, bytes are written around the page cache (cairn._directio) where the file
-    system allows it. Otherwise they go through it, and every SYNC_EVERY bytes a background
-    sync starts, so a large file is mostly on the disk by the time its last bytes arrive.
-    Commit makes the file and its folder entry durable.
+    Bytes go through the page cache, and every SYNC_EVERY bytes a background sync starts
+    (cairn._directio), so a large file is mostly on the disk by the time its last bytes
+    arrive; commit makes the file and its folder entry durable.
     """
 
-    def __init__(self, store: LocalBlobStore, *, direct: bool = False) -> None:
+    def __init__(self, store: LocalBlobStore) -> None:
         self._store = store
         self._path = store.staging / uuid.uuid4().hex
-        self._file: FileWriter | None = FileWriter(self._path, direct=direct, sync_every=SYNC_EVERY)
+        self._file: FileWriter | None = FileWriter(self._path, direct=False, sync_every=SYNC_EVERY)
 
     def write(self, chunk: Chunk) -> None:
         assert self._file is not None, "writer already closed"
@@ -120,8 +112,8 @@ class LocalBlobStore:
         if not os.access(self.staging, os.W_OK):
             raise PermissionError(f"cannot write to the blob store at {self.root}")
 
-    def begin(self, size: int | None = None) -> LocalWriter:
-        return LocalWriter(self, direct=size is not None and size <= DIRECT_UP_TO)
+    def begin(self) -> LocalWriter:
+        return LocalWriter(self)
 
     def exists(self, sha256: str) -> bool:
         return self.path_of(sha256).is_file()

@@ -1,18 +1,13 @@
-"""How the local store writes: small blobs around the page cache, large ones through it; every
-folder it creates made durable in its parent before a blob lands."""
+"""The local store makes every folder it creates durable in its parent before a blob lands."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from cairn._directio import FileWriter
-from cairn.server.blobs import local
-from cairn.server.blobs.local import DIRECT_UP_TO, LocalBlobStore
-from cairn.server.services.uploads import BlobSink
+from cairn.server.blobs.local import LocalBlobStore
 
 
 def _commit(store: LocalBlobStore, data: bytes) -> Path:
@@ -78,50 +73,3 @@ def test_a_folder_made_by_another_upload_meanwhile_is_synced_too(
     path = _commit(store, data)
     assert synced == [store.root, path.parent.parent, path.parent]
     assert path.read_bytes() == data
-
-
-@pytest.mark.parametrize(
-    ("size", "direct"),
-    [(None, False), (0, True), (DIRECT_UP_TO, True), (DIRECT_UP_TO + 1, False)],
-)
-def test_blobs_up_to_direct_up_to_are_written_around_the_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int | None, direct: bool
-) -> None:
-    """A blob of known small size is written with O_DIRECT; a large or unknown one through
-    the cache, synced as it grows. Either way it lands whole."""
-    asked: list[object] = []
-
-    def recorded(*args: Any, **kwargs: Any) -> FileWriter:
-        asked.append(kwargs["direct"])
-        return FileWriter(*args, **kwargs)
-
-    monkeypatch.setattr(local, "FileWriter", recorded)
-    store = LocalBlobStore(tmp_path / "blobs")
-    data = bytes(range(256)) * (3 * 4096 + 7)  # several direct buffers and an unaligned tail
-    writer = store.begin(size)
-    writer.write(data)
-    assert asked == [direct]
-    writer.commit(hashlib.sha256(data).hexdigest())
-    assert store.path_of(hashlib.sha256(data).hexdigest()).read_bytes() == data
-
-
-@pytest.mark.parametrize("size", [4096, DIRECT_UP_TO + 4096])
-def test_an_upload_tells_the_store_its_size(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
-) -> None:
-    """BlobSink opens its temporary object with the declared size, so small uploads go direct."""
-    asked: list[int | None] = []
-    store = LocalBlobStore(tmp_path / "blobs")
-    real_begin = store.begin
-
-    def begin(size: int | None = None) -> local.LocalWriter:
-        asked.append(size)
-        return real_begin(size)
-
-    monkeypatch.setattr(store, "begin", begin)
-    data = b"\x5a" * size
-    sink = BlobSink(store, hashlib.sha256(data).hexdigest(), size, 1 << 40)
-    sink.feed([data])
-    sink.finish()
-    assert asked == [size]
-    assert store.path_of(hashlib.sha256(data).hexdigest()).read_bytes() == data
