@@ -18,17 +18,13 @@ from typing import Literal
 import httpx
 
 from cairn._directio import FileWriter
+from cairn._partial import PARTIAL_DIR as PARTIAL_DIR  # tests import it from here
+from cairn._partial import is_partial_dir
 from cairn.client._blobstream import MEDIA_TYPE, BlobStreamError, Piece, read_stream
 from cairn.client._cache import BlobCache, copy_file, remove
 from cairn.client._errors import CairnError, ValidationError
 from cairn.client._hasher import BackgroundHasher, InlineHasher, hasher_for
-from cairn.client._manifest import PARTIAL_DIR as PARTIAL_DIR  # tests import it from here
-from cairn.client._manifest import (
-    FileEntry,
-    check_manifest,
-    check_sha256,
-    is_partial_dir,
-)
+from cairn.client._manifest import FileEntry, check_manifest, check_sha256
 from cairn.client._network import body_left_in_socket, raw_body
 from cairn.client._progress import TransferProgress
 from cairn.client._receiving import Taking, receive_into_ring, refilled

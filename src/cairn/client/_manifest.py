@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cairn._partial import is_partial_dir, partial_dir_refusal
 from cairn.client._errors import ValidationError
 from cairn.client._records import from_json
 
@@ -16,7 +17,6 @@ MAX_FILES = 100_000
 MAX_PATH = 1024
 MAX_METADATA_KEYS = 100
 MAX_ALIASES = 32
-PARTIAL_DIR = ".cairn-partial"  # where downloads keep unverified bytes, so never a file's folder
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _DRIVE = re.compile(r"[A-Za-z]:")
 _TOKEN = re.compile(r"[A-Za-z0-9_.-]{1,128}")
@@ -53,18 +53,8 @@ def check_file_name(raw: str) -> str:
     if raw != unicodedata.normalize("NFC", raw):
         raise ValidationError(f"file name {shown!r} must be NFC-normalised Unicode")
     if is_partial_dir(raw.split("/")[0]):
-        raise ValidationError(
-            f"file name {shown!r} is inside {PARTIAL_DIR}/, the folder where Cairn keeps "
-            "unfinished downloads; remove that folder before pushing, or name the files differently"
-        )
+        raise ValidationError(partial_dir_refusal(shown))
     return raw
-
-
-def is_partial_dir(part: str) -> bool:
-    """Whether a name part is Cairn's download folder on some filesystem: ignoring case, Unicode
-    compatibility forms, and the trailing dots and spaces Windows drops."""
-    folded = unicodedata.normalize("NFKC", part).upper().casefold()
-    return folded.rstrip(". ") == PARTIAL_DIR
 
 
 def check_manifest(names: Iterable[str]) -> None:

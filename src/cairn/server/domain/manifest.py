@@ -7,13 +7,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from cairn._partial import is_partial_dir, partial_dir_refusal
 from cairn.server.domain.errors import ValidationError
 
 MAX_FILES = 100_000
 MAX_PATH = 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _DRIVE = re.compile(r"[A-Za-z]:")
-PARTIAL_DIR = ".cairn-partial"  # the SDK downloads into it, so no file may live under it
 
 
 @dataclass(frozen=True)
@@ -47,18 +47,8 @@ def file_path(raw: str) -> str:
     if raw != unicodedata.normalize("NFC", raw):
         raise ValidationError(f"file name {shown!r} must be NFC-normalised Unicode")
     if is_partial_dir(segments[0]):
-        raise ValidationError(
-            f"file name {shown!r} is inside {PARTIAL_DIR}/, the folder where Cairn keeps "
-            "unfinished downloads; remove that folder before pushing, or name the files differently"
-        )
+        raise ValidationError(partial_dir_refusal(shown))
     return raw
-
-
-def is_partial_dir(segment: str) -> bool:
-    """Whether a name segment is the SDK's download folder on some filesystem: ignoring case,
-    Unicode compatibility forms, and the trailing dots and spaces Windows drops."""
-    folded = unicodedata.normalize("NFKC", segment).upper().casefold()
-    return folded.rstrip(". ") == PARTIAL_DIR
 
 
 def entries(raw: list[tuple[str, str, int]]) -> list[Entry]:
