@@ -1,8 +1,10 @@
-"""cairn._directio.FileWriter: direct writes (the SDK's small downloads) and writes synced
-as they grow (the local blob store); every size lands intact, failures are raised."""
+"""cairn._filewriter.FileWriter: writes through the page cache (the SDK's downloads) and
+writes synced as they grow (the local blob store); every size lands intact, failures are
+raised."""
 
 from __future__ import annotations
 
+import array
 import errno
 import fcntl
 import hashlib
@@ -14,26 +16,16 @@ from typing import Any
 
 import pytest
 
-from cairn._directio import DIRECT_ALIGN, DIRECT_BUFFER, FileWriter
+from cairn._filewriter import FileWriter
 from cairn.server.blobs import local
 from cairn.server.blobs.local import LocalBlobStore
 
-# Around the alignment and the buffer: empty, tails of every kind, exact multiples.
-SIZES = [
-    0,
-    1,
-    DIRECT_ALIGN - 1,
-    DIRECT_ALIGN,
-    DIRECT_ALIGN + 1,
-    DIRECT_BUFFER - 1,
-    DIRECT_BUFFER,
-    DIRECT_BUFFER + 1,
-    3 * DIRECT_BUFFER + 12_345,
-]
-CHUNKS = [1, 65_536, 1_000_003, DIRECT_BUFFER]
+MIB = 1 << 20
+SIZES = [0, 1, 4095, 4096, 4097, MIB - 1, MIB, MIB + 1, 3 * MIB + 12_345]
+CHUNKS = [1, 65_536, 1_000_003, MIB]
 MODES: dict[str, dict[str, Any]] = {
-    "direct": {"direct": True},
-    "synced": {"direct": False, "sync_every": 300_000},
+    "plain": {},
+    "synced": {"sync_every": 300_000},
 }
 
 
@@ -52,7 +44,7 @@ def write_and_read(path: Path, data: bytes, chunk: int, **options: Any) -> bytes
 @pytest.mark.parametrize(
     ("size", "chunk"),
     # one-byte chunks only for the small sizes (the rest would take minutes)
-    [(s, c) for s in SIZES for c in CHUNKS if c > 1 or s <= 2 * DIRECT_ALIGN],
+    [(s, c) for s in SIZES for c in CHUNKS if c > 1 or s <= 8192],
 )
 def test_every_size_and_chunking_is_written_intact(
     tmp_path: Path, size: int, chunk: int, mode: str
@@ -61,74 +53,58 @@ def test_every_size_and_chunking_is_written_intact(
     assert write_and_read(tmp_path / "f", data, chunk, **MODES[mode]) == data
 
 
-def test_a_direct_writer_on_ext4_writes_around_the_page_cache(tmp_path: Path) -> None:
-    out = FileWriter(tmp_path / "f")
-    direct = bool(fcntl.fcntl(out.fd, fcntl.F_GETFL) & os.O_DIRECT)
-    out.close()
-    assert direct, f"{tmp_path} should accept O_DIRECT on this machine (ext4)"
-
-
-def test_a_file_system_refusing_direct_io_gets_ordinary_writes(
+def test_a_short_write_is_continued_until_every_byte_is_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_open = os.open
+    real_write = os.write
+    calls: list[int] = []
 
-    def open_(path: str, flags: int, mode: int = 0o777) -> int:
-        if flags & os.O_DIRECT:
-            raise OSError(errno.EINVAL, "Invalid argument")  # what tmpfs said before Linux 6.6
-        return real_open(path, flags, mode)
+    def short_write(fd: int, data: memoryview) -> int:
+        calls.append(len(data))
+        return real_write(fd, data[:1000])  # as a pipe or a signal can cut a write short
 
-    monkeypatch.setattr(os, "open", open_)
-    out = FileWriter(tmp_path / "probe")
-    assert not out.direct, "no O_DIRECT: the writer must not gather into a buffer"
-    out.close()
-    data = os.urandom(DIRECT_BUFFER + 7)
-    assert write_and_read(tmp_path / "f", data, 65_536) == data
+    monkeypatch.setattr(os, "write", short_write)
+    data = os.urandom(10_500)
+    assert write_and_read(tmp_path / "f", data, 10_500) == data
+    assert len(calls) == 11
 
 
-@pytest.mark.parametrize("refused_write", [1, 3], ids=["first", "written-behind"])
-def test_a_direct_write_refused_later_falls_back_and_keeps_every_byte(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused_write: int
+def test_a_typed_memoryview_is_counted_and_written_in_bytes(
+    tmp_path: Path, syncs: list[int]
 ) -> None:
-    real_write = os.write
-    direct_writes: list[int] = []
-
-    def write(fd: int, data: memoryview) -> int:
-        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
-            direct_writes.append(fd)
-            if len(direct_writes) == refused_write:
-                raise OSError(errno.EINVAL, "Invalid argument")
-        return real_write(fd, data)
-
-    monkeypatch.setattr(os, "write", write)
-    data = os.urandom(4 * DIRECT_BUFFER + 99)
-    assert write_and_read(tmp_path / "f", data, 300_000) == data
-    assert len(direct_writes) >= refused_write, "the refusal was never exercised"
+    words = array.array("I", range(1 << 18))  # 1 MiB of 4-byte items
+    out = FileWriter(tmp_path / "f", sync_every=MIB)
+    out.write(memoryview(words))
+    out.finish()
+    out.close()
+    assert (tmp_path / "f").read_bytes() == words.tobytes()
+    assert syncs == [MIB], "the sync threshold counts bytes, not items"
 
 
-def test_a_failed_write_behind_is_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_write = os.write
-    writes: list[int] = []
+def test_a_failed_write_is_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(fd: int, data: memoryview) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    def write(fd: int, data: memoryview) -> int:
-        writes.append(fd)
-        if len(writes) == 3:  # the second buffer, written behind
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(fd, data)
-
-    monkeypatch.setattr(os, "write", write)
+    monkeypatch.setattr(os, "write", full)
     with pytest.raises(OSError, match="No space"):
-        write_and_read(tmp_path / "f", os.urandom(5 * DIRECT_BUFFER), 65_536)
+        write_and_read(tmp_path / "f", b"x" * 10, 10)
 
 
-def test_a_closed_writers_buffer_is_reused(tmp_path: Path) -> None:
-    first = FileWriter(tmp_path / "a")
-    first.write(os.urandom(DIRECT_BUFFER + 5))
-    buffer = first._buffer
-    first.close()
-    second = FileWriter(tmp_path / "b")
-    assert second._buffer is buffer, "a closed writer's buffer goes back to the pool"
-    second.close()
+def test_each_opening_mode(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    assert write_and_read(path, b"first", 5) == b"first"
+    with pytest.raises(FileExistsError):
+        FileWriter(path)  # "new" never overwrites
+    assert write_and_read(path, b"+more", 5, how="append") == b"first+more"
+    assert write_and_read(path, b"over", 4, how="replace") == b"over"
+
+
+def test_writes_go_through_the_page_cache(tmp_path: Path) -> None:
+    """Direct I/O made a download share the disk with the reads feeding it (bench/README)."""
+    out = FileWriter(tmp_path / "f")
+    direct = bool(fcntl.fcntl(out.fd, fcntl.F_GETFL) & getattr(os, "O_DIRECT", 0))
+    out.close()
+    assert not direct
 
 
 # -- synced as it grows ------------------------------------------------------------------------
@@ -162,7 +138,7 @@ def syncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def test_a_sync_starts_each_time_sync_every_more_bytes_are_written(
     tmp_path: Path, syncs: list[int]
 ) -> None:
-    out = FileWriter(tmp_path / "f", direct=False, sync_every=1 << 20)
+    out = FileWriter(tmp_path / "f", sync_every=1 << 20)
     for _ in range(10):
         out.write(os.urandom(512 << 10))
         out._wait_for_sync()  # let each sync finish, so none is skipped
@@ -172,7 +148,7 @@ def test_a_sync_starts_each_time_sync_every_more_bytes_are_written(
 
 
 def test_no_sync_without_sync_every(tmp_path: Path, syncs: list[int]) -> None:
-    write_and_read(tmp_path / "f", os.urandom(4 << 20), 65_536, direct=False)
+    write_and_read(tmp_path / "f", os.urandom(4 << 20), 65_536)
     assert syncs == []
 
 
@@ -191,7 +167,7 @@ def test_one_sync_at_a_time_and_finish_waits_for_it(
         ended.append(fd)
 
     monkeypatch.setattr(os, "fdatasync", slow_fdatasync)
-    out = FileWriter(tmp_path / "f", direct=False, sync_every=1 << 20)
+    out = FileWriter(tmp_path / "f", sync_every=1 << 20)
     out.write(os.urandom(1 << 20))
     assert running.wait(10)
     for _ in range(7):
@@ -213,7 +189,7 @@ def test_a_failed_sync_is_raised_not_lost(
         raise OSError(errno.EIO, "Input/output error")
 
     monkeypatch.setattr(os, "fdatasync", failing)
-    out = FileWriter(tmp_path / "f", direct=False, sync_every=1 << 20)
+    out = FileWriter(tmp_path / "f", sync_every=1 << 20)
     out.write(os.urandom(1 << 20))
     assert out._syncing is not None
     out._syncing.exception(10)  # the sync has run and failed
@@ -236,7 +212,7 @@ def test_close_waits_for_a_running_sync(tmp_path: Path, monkeypatch: pytest.Monk
         fds.append(fd)
 
     monkeypatch.setattr(os, "fdatasync", slow_fdatasync)
-    out = FileWriter(tmp_path / "f", direct=False, sync_every=1 << 20)
+    out = FileWriter(tmp_path / "f", sync_every=1 << 20)
     out.write(os.urandom(1 << 20))
     assert running.wait(10)  # a sync not started yet would be cancelled, not awaited
     waits_until_released(out.close, release, "close() closed the file under a running sync")
@@ -257,12 +233,12 @@ def test_a_sync_not_started_when_the_file_is_closed_never_runs(
         assert release.wait(10)
 
     monkeypatch.setattr(os, "fdatasync", slow_fdatasync)
-    others = [FileWriter(tmp_path / f"o{i}", direct=False, sync_every=1) for i in range(8)]
+    others = [FileWriter(tmp_path / f"o{i}", sync_every=1) for i in range(8)]
     for other in others:
         other.write(b"x")  # each starts a sync that holds one of the syncing threads
     for _ in others:
         assert busy.acquire(timeout=10)
-    out = FileWriter(tmp_path / "f", direct=False, sync_every=1)
+    out = FileWriter(tmp_path / "f", sync_every=1)
     out.write(b"y")  # its sync waits for a free thread
     closing = threading.Thread(target=out.close)
     closing.start()
@@ -286,13 +262,8 @@ def test_without_fdatasync_fsync_is_used(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.delattr(os, "fdatasync")
     monkeypatch.setattr(os, "fsync", fsync)
     data = os.urandom(3 << 20)
-    assert write_and_read(tmp_path / "f", data, 1 << 20, direct=False, sync_every=1 << 20) == data
+    assert write_and_read(tmp_path / "f", data, 1 << 20, sync_every=1 << 20) == data
     assert fsyncs
-
-
-def test_direct_writes_start_no_sync(tmp_path: Path, syncs: list[int]) -> None:
-    write_and_read(tmp_path / "f", os.urandom(4 * DIRECT_BUFFER), 65_536, sync_every=1)
-    assert syncs == []
 
 
 # -- the local blob store ----------------------------------------------------------------------
@@ -357,7 +328,7 @@ def test_a_failed_sync_fails_the_upload_and_leaves_nothing(
     assert not store.exists(hashlib.sha256(data).hexdigest())
 
 
-@pytest.mark.parametrize("size", [0, 1, DIRECT_BUFFER + 1, 3 * DIRECT_BUFFER + 12_345])
+@pytest.mark.parametrize("size", [0, 1, MIB + 1, 3 * MIB + 12_345])
 def test_the_store_keeps_every_size_intact(tmp_path: Path, size: int) -> None:
     data = os.urandom(size)
     store = LocalBlobStore(tmp_path)

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 import cairn
-from cairn._directio import FileWriter
+from cairn._filewriter import FileWriter
 from cairn.client import _download, _hasher
 from cairn.client._cache import BlobCache
 from cairn.client._hasher import BackgroundHasher, InlineHasher, hasher_for
@@ -255,7 +255,7 @@ def test_a_body_from_the_socket_stops_within_a_receive_and_counts_each_on_the_ba
 ) -> None:
     stop = threading.Event()
     body = Trickle(stop, stop_after=3)
-    out = FileWriter(tmp_path / "partial", direct=False)
+    out = FileWriter(tmp_path / "partial")
     advanced: list[int] = []
     bar = TransferProgress("t", total_bytes=1 << 30, total_files=1, enabled=False)
     bar.advance = advanced.append  # type: ignore[method-assign,assignment]

@@ -17,7 +17,7 @@ from typing import Literal
 
 import httpx
 
-from cairn._directio import FileWriter
+from cairn._filewriter import FileWriter
 from cairn._partial import PARTIAL_DIR as PARTIAL_DIR  # tests import it from here
 from cairn._partial import is_partial_dir
 from cairn.client._blobstream import MEDIA_TYPE, BlobStreamError, Piece, read_stream
@@ -351,10 +351,8 @@ class _Fetcher:
                 f"bytes {offset}-"
             ):
                 return False
-            # through the page cache: one large file is bound by the disk, which then writes
-            # behind this download (direct I/O would make it wait), and it is ready to read
             how: Literal["append", "replace"] = "append" if offset else "replace"
-            out = FileWriter(partial, mode=0o666, how=how, direct=False)
+            out = FileWriter(partial, mode=0o666, how=how)
             try:
                 with hasher_for(blob.size - offset, digest) as hasher:
                     received = self._write(response, out, hasher, offset, blob.size)
@@ -414,7 +412,6 @@ class _BatchSink:
         """Open a fresh partial file for the record of ``sha256``."""
         self.sha256 = sha256
         self.path = self.fetcher._partials() / f"{sha256}.{uuid.uuid4().hex}"
-        # around the page cache: for many small files its cost, not the disk, is the limit
         out = FileWriter(self.path, mode=0o666)
         if self.pieces_reused:  # a piece is overwritten once data() returns: hash it at once
             self.taking = Taking(out, InlineHasher(), self.fetcher.bar, batch_limit=0)

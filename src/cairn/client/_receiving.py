@@ -8,7 +8,7 @@ import queue
 import threading
 from collections.abc import Iterator
 
-from cairn._directio import FileWriter
+from cairn._filewriter import FileWriter
 from cairn.client._blobstream import Piece
 from cairn.client._hasher import BackgroundHasher, InlineHasher
 from cairn.client._network import LARGEST_RECEIVE, RawBody

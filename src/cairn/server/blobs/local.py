@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from cairn._directio import FileWriter
+from cairn._filewriter import FileWriter
 from cairn.server.blobs.base import READ_CHUNK, Chunk, blob_key
 
 STAGING = ".staging"
@@ -28,14 +28,14 @@ class LocalWriter:
     """A temporary file under <root>/.staging, renamed into place on commit.
 
     Bytes go through the page cache, and every SYNC_EVERY bytes a background sync starts
-    (cairn._directio), so a large file is mostly on the disk by the time its last bytes
+    (cairn._filewriter), so a large file is mostly on the disk by the time its last bytes
     arrive; commit makes the file and its folder entry durable.
     """
 
     def __init__(self, store: LocalBlobStore) -> None:
         self._store = store
         self._path = store.staging / uuid.uuid4().hex
-        self._file: FileWriter | None = FileWriter(self._path, direct=False, sync_every=SYNC_EVERY)
+        self._file: FileWriter | None = FileWriter(self._path, sync_every=SYNC_EVERY)
 
     def write(self, chunk: Chunk) -> None:
         assert self._file is not None, "writer already closed"
