@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cairn.client.cli import _plugins as plugins
-from cairn.client.cli import cli
+from cairn.client.cli import accept_json_after, cli
 from cairn.client.cli._context import CliState
 from tests.client.conftest import Handler, error, mock_client
 from tests.client.test_session import REGISTRY
@@ -105,6 +105,46 @@ def test_json_output_is_machine_readable() -> None:
     assert json.loads(result.stdout) == [REGISTRY | {"created_at": "2024-05-01T12:00:00+00:00"}]
 
 
+def test_json_after_the_command_is_the_global_flag() -> None:
+    page = {"items": [REGISTRY], "next_cursor": None}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=page)
+
+    before = run(answer, "--org", "o", "--json", "registry", "list")
+    after = run(answer, "--org", "o", "registry", "list", "--json")
+    assert after.exit_code == 0, after.output
+    assert json.loads(after.stdout) == json.loads(before.stdout)
+    plain = run(answer, "--org", "o", "registry", "list")
+    assert plain.stdout != after.stdout, "without --json the output is a table"
+
+
+def _leaves(command: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    if not isinstance(command, click.Group):
+        yield path
+        return
+    for name, sub in command.commands.items():
+        yield from _leaves(sub, (*path, name))
+
+
+@pytest.mark.parametrize("path", list(_leaves(cli)), ids=" ".join)
+def test_every_command_takes_json_after_it(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "--json" in result.output
+
+
+def test_a_command_with_its_own_json_keeps_it() -> None:
+    @click.command()
+    @click.option("--json", "as_json", is_flag=True)
+    def own(as_json: bool) -> None:
+        click.echo(f"own {as_json}")
+
+    accept_json_after(own)
+    assert [p.name for p in own.params] == ["as_json"]
+    assert CliRunner().invoke(own, ["--json"]).stdout == "own True\n"
+
+
 def test_table_output_does_not_interpret_markup() -> None:
     page = {"items": [{**REGISTRY, "description": "[bold]x[/bold]"}], "next_cursor": None}
     result = run(lambda r: httpx.Response(200, json=page), "--org", "o", "registry", "list")
@@ -173,6 +213,20 @@ def test_plugin_commands_are_added() -> None:
     assert result.output == "hello from a plugin\n"
     result = CliRunner().invoke(cli, ["registry", "--help"])
     assert "Create, list, show, edit and delete registries" in result.output
+
+
+@pytest.mark.usefixtures("fake_plugins")
+def test_a_plugin_command_takes_json_after_it_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[bool] = []
+
+    @click.command()
+    def tell() -> None:
+        seen.append(click.get_current_context().ensure_object(CliState).json_output)
+
+    monkeypatch.setattr(hello, "callback", tell.callback)
+    assert CliRunner().invoke(cli, ["hello", "--json"]).exit_code == 0
+    assert CliRunner().invoke(cli, ["hello"]).exit_code == 0
+    assert seen == [True, False]
 
 
 @pytest.mark.usefixtures("fake_plugins")

@@ -43,7 +43,35 @@ class CairnGroup(click.Group):
             entry_point = plugin_entry_points().get(cmd_name)
             if entry_point is not None:
                 command = load_plugin(cmd_name, entry_point)
+                if command is not None:
+                    accept_json_after(command)
         return command
+
+
+def _json_requested(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(CliState).json_output = True
+
+
+def accept_json_after(command: click.Command) -> None:
+    """Give every command under ``command`` its own ``--json`` flag, the same as the global
+    one, so that ``cairn artifact ls --json`` works as ``cairn --json artifact ls`` does
+    (a command with a ``--json`` of its own keeps it)."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            accept_json_after(sub)
+        return
+    if any("--json" in getattr(param, "opts", ()) for param in command.params):
+        return
+    command.params.append(
+        click.Option(
+            ["--json"],
+            is_flag=True,
+            expose_value=False,
+            callback=_json_requested,
+            help="Print machine-readable JSON (as `cairn --json ...`).",
+        )
+    )
 
 
 @click.group(cls=CairnGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -104,6 +132,7 @@ for _command in (
     keys.key,
     org.org,
 ):
+    accept_json_after(_command)
     cli.add_command(_command)
 
 
