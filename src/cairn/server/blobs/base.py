@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -63,6 +64,10 @@ class BlobStore(Protocol):
     ) -> Iterator[bytes]:
         """Stream bytes [start, end) of a blob (end None: to the end), ``piece`` bytes at a
         time (the last one may be shorter)."""
+
+    def local_path(self, sha256: str) -> Path | None:
+        """The file holding the blob, where storage is a local folder (its bytes can then be
+        sent by the kernel); None for remote storage."""
 
     def download_url(self, sha256: str, content_disposition: str) -> str | None:
         """A short-lived URL the client may fetch the blob from itself (the response carrying

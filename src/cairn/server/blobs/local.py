@@ -127,6 +127,9 @@ class LocalBlobStore:
     def sizes(self, digests: Sequence[str]) -> list[int | None]:
         return [self.size(d) for d in digests]
 
+    def local_path(self, sha256: str) -> Path | None:
+        return self.path_of(sha256)
+
     def download_url(self, sha256: str, content_disposition: str) -> str | None:
         return None  # a local folder has no address clients could reach
 

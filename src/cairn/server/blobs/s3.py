@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -319,6 +320,9 @@ class S3BlobStore:
         self, sha256: str, start: int = 0, end: int | None = None, *, piece: int = READ_CHUNK
     ) -> Iterator[bytes]:
         return self._stream(self.key_of(sha256), start, end, piece)
+
+    def local_path(self, sha256: str) -> Path | None:
+        return None  # a bucket has no file the kernel could send
 
     def download_url(self, sha256: str, content_disposition: str) -> str | None:
         if self.presigner is None or not self.presign_downloads:

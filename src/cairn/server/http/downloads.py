@@ -17,6 +17,7 @@ from cairn.server.domain import blobstream
 from cairn.server.domain.errors import NotFoundError
 from cairn.server.http.deps import AppState
 from cairn.server.http.readahead import read_ahead
+from cairn.server.http.zerocopy import FilePartsResponse, FileRange
 from cairn.server.services.artifacts import FileView
 
 _RANGE = re.compile(r"bytes=(\d{1,19})-(\d{0,19})")
@@ -112,11 +113,21 @@ def file_response(store: BlobStore, file: FileView, range_header: str | None) ->
     if not store.exists(file.sha256):
         raise _missing(file)
     headers["Content-Length"] = str(end - start)
+
+    def streamed() -> AsyncIterator[bytes]:
+        return read_ahead(store.read(file.sha256, start, end, piece=STREAM_PIECE))
+
+    local = store.local_path(file.sha256)
+    if local is not None:
+        return FilePartsResponse(
+            [FileRange(local, start, end)],
+            streamed,
+            status_code=status,
+            media_type="application/octet-stream",
+            headers=headers,
+        )
     return StreamingResponse(
-        read_ahead(store.read(file.sha256, start, end, piece=STREAM_PIECE)),
-        status_code=status,
-        media_type="application/octet-stream",
-        headers=headers,
+        streamed(), status_code=status, media_type="application/octet-stream", headers=headers
     )
 
 
@@ -208,8 +219,16 @@ async def serve_batch(state: AppState, find: Callable[[Session], list[FileView]]
 
     files = await run_in_threadpool(prepare)
     length = sum(len(blobstream.header(f.sha256, f.size)) + f.size for f in files)
-    return StreamingResponse(
-        _pieces(read_ahead(records(state.blobs, files))),
-        media_type=blobstream.MEDIA_TYPE,
-        headers={"Content-Length": str(length), "Cache-Control": "private, max-age=0"},
-    )
+    headers = {"Content-Length": str(length), "Cache-Control": "private, max-age=0"}
+
+    def streamed() -> AsyncIterator[bytes]:
+        return _pieces(read_ahead(records(state.blobs, files)))
+
+    paths = [state.blobs.local_path(f.sha256) for f in files]
+    if all(path is not None for path in paths):
+        parts: list[bytes | FileRange] = []
+        for file, path in zip(files, paths, strict=True):
+            assert path is not None
+            parts += [blobstream.header(file.sha256, file.size), FileRange(path, 0, file.size)]
+        return FilePartsResponse(parts, streamed, media_type=blobstream.MEDIA_TYPE, headers=headers)
+    return StreamingResponse(streamed(), media_type=blobstream.MEDIA_TYPE, headers=headers)

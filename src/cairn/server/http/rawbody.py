@@ -27,6 +27,8 @@ from starlette.types import Scope
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from cairn.server.http.zerocopy import offer_zero_copy
+
 EXTENSION = "cairn.body"
 # Where the rest of a body its route stopped reading goes, once the response is sent.
 _SCRAP_BYTES = 64 << 10
@@ -40,7 +42,8 @@ def body_reader(scope: Scope) -> BodyReader | None:
 
 
 class BodyProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol offering each request with a Content-Length a reader."""
+    """uvicorn's httptools protocol offering each request with a Content-Length a reader,
+    and every request zero-copy sends (``zerocopy.offer_zero_copy``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -64,6 +67,7 @@ class BodyProtocol(HttpToolsProtocol):
             # parse: never read another request on this connection.
             cycle.keep_alive = False
             return
+        offer_zero_copy(cycle, self.scope)
         length = _declared_length(self.headers)
         if length is not None:
             extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
