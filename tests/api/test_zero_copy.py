@@ -1,8 +1,8 @@
 """Zero-copy sends (cairn.server.http.zerocopy) on a real uvicorn with BodyProtocol and a
 socket, on both event loops: file bytes handed to the kernel arrive intact and in order
 with the bytes around them, the connection goes on after them, a slow or vanished client
-holds up neither the event loop nor a thread, and a file shorter than promised never
-passes for a complete answer.
+holds up neither the event loop nor a thread, and a file missing or shorter than promised
+never passes for a complete answer.
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ MIB = 1 << 20
 
 class FileApp:
     """``GET /f?start=&end=`` answers bytes [start, end) of ``path``; ``/mixed`` answers
-    b"<" + the first 1,000 bytes + b"|" + bytes 5,000-9,000 + b">"; ``/short`` promises
-    more bytes than the file holds; ``/ping`` answers b"pong"."""
+    b"<" + the first 1,000 bytes + b"|" + bytes 5,000-9,000 + b">"; ``/many`` 300 small
+    ranges each behind a label; ``/short`` promises more bytes than the file holds and
+    ``/missing`` bytes of a file that does not exist; ``/ping`` answers b"pong"."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -57,14 +58,20 @@ class FileApp:
             parts.append(b">")
         elif scope["path"] == "/short":
             parts = [FileRange(self.path, 0, size + 10)]
+        elif scope["path"] == "/missing":
+            parts = [FileRange(self.path, 0, 1000), FileRange(self.path.with_name("gone"), 0, 10)]
+        elif scope["path"] == "/many":
+            parts = [p for i in range(300) for p in (b"%d:" % i, FileRange(self.path, i, i + 999))]
         else:
             parts = [FileRange(self.path, query.get("start", 0), query.get("end", size))]
         length = sum(len(p) if isinstance(p, bytes) else p.end - p.start for p in parts)
 
         async def streamed() -> AsyncIterator[bytes]:
-            data = self.path.read_bytes()
             for part in parts:
-                yield part if isinstance(part, bytes) else data[part.start : part.end]
+                if isinstance(part, bytes):
+                    yield part
+                else:
+                    yield part.path.read_bytes()[part.start : part.end]
 
         response = FilePartsResponse(parts, streamed, headers={"Content-Length": str(length)})
         await response(scope, receive, send)
@@ -195,6 +202,26 @@ def test_bytes_and_file_ranges_go_out_in_order(
     assert body == b"<" + data[:1000] + b"|" + data[5000:9000] + b">"
 
 
+def test_many_small_ranges_go_out_in_order_a_group_per_message(
+    served: tuple[FileApp, int], data_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    messages: list[int] = []
+    real = ZeroCopyCycle.send
+
+    async def counting(self: ZeroCopyCycle, message: Any) -> None:
+        if message["type"] == EXTENSION:
+            messages.append(len(message["parts"]))
+        await real(self, message)
+
+    monkeypatch.setattr(ZeroCopyCycle, "send", counting)
+    _, port = served
+    data = data_file.read_bytes()
+    with connect(port) as sock:
+        body = fetch(sock, bytearray(), "/many")
+    assert body == b"".join(b"%d:" % i + data[i : i + 999] for i in range(300))
+    assert messages == [128, 128, 128, 128, 88], "parts go GROUP_PARTS to a message, not one by one"
+
+
 def test_a_head_request_gets_headers_only_and_the_connection_goes_on(
     served: tuple[FileApp, int], sends: list[int]
 ) -> None:
@@ -249,6 +276,19 @@ def test_a_file_shorter_than_its_range_cuts_the_answer_short(
         assert len(body) < length, "the answer must not look complete"
         assert body == data_file.read_bytes()[: len(body)]
         assert sock.recv(10) == b"", "the connection is closed"
+
+
+def test_a_missing_file_cuts_the_answer_short(served: tuple[FileApp, int], data_file: Path) -> None:
+    _, port = served
+    with connect(port) as sock:
+        pending = bytearray()
+        began = time.monotonic()
+        request(sock, "/missing")
+        _, length = receive_headers(sock, pending)
+        body = receive_body(sock, pending, length)
+        assert time.monotonic() - began < 3, "closed at once, not left to the keep-alive timeout"
+        assert body == data_file.read_bytes()[:1000]
+        assert len(body) < length
 
 
 def test_a_client_gone_mid_send_leaves_the_server_serving(

@@ -114,4 +114,4 @@ def test_storage_without_files_is_streamed(tmp_path: Path) -> None:
     assert not isinstance(response, FilePartsResponse)
     local = downloads.file_response(LocalBlobStore(tmp_path), file, None)
     assert isinstance(local, FilePartsResponse)
-    assert local._parts == [FileRange(store.path_of(sha), 0, len(data))]
+    assert local.parts == [FileRange(store.path_of(sha), 0, len(data))]
