@@ -14,18 +14,16 @@ import hashlib
 import json
 import os
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-import uvicorn
 from starlette.requests import Request
 
 from cairn.server.http.rawbody import BodyProtocol, _declared_length, body_reader
-from tests.servers import free_port
+from tests import servers
 
 Headers = list[tuple[bytes, bytes]]
 KEEP_ALIVE_SECONDS = 1
@@ -88,23 +86,11 @@ async def _answer(send: Any, status: int, body: dict[str, Any]) -> None:
 def served(request: pytest.FixtureRequest) -> Iterator[tuple[EchoApp, int]]:
     """The echo app on uvicorn with BodyProtocol, on each event loop, in a thread."""
     app = EchoApp()
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, http=BodyProtocol, loop=request.param,
-        lifespan="off", log_level="warning", timeout_keep_alive=KEEP_ALIVE_SECONDS,
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
+    with servers.in_thread(
+        app, http=BodyProtocol, loop=request.param, log_level="warning",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    ) as port:  # fmt: skip
         yield app, port
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def head(path: str, length: int | None, extra: str = "") -> bytes:

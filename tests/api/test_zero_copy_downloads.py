@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 import cairn
@@ -23,44 +20,16 @@ from cairn.server.http import downloads
 from cairn.server.http.rawbody import BodyProtocol
 from cairn.server.http.zerocopy import FilePartsResponse, FileRange
 from cairn.server.services.artifacts import FileView
-from tests.servers import free_port
+from tests import servers
+from tests.api.conftest import wait_for_total
 
 MIB = 1 << 20
 
 
 @pytest.fixture
 def base_url(app: FastAPI) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, http=BodyProtocol, lifespan="off",
-        log_level="warning",
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
+    with servers.in_thread(app, http=BodyProtocol, log_level="warning") as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-@pytest.fixture
-def sent_by_kernel(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    counts: list[int] = []
-    real = os.sendfile
-
-    def sendfile(out_fd: int, in_fd: int, offset: int | None, count: int) -> int:
-        n = real(out_fd, in_fd, offset, count)
-        counts.append(n)
-        return n
-
-    monkeypatch.setattr(os, "sendfile", sendfile)
-    return counts
 
 
 def test_downloads_of_local_blobs_go_through_sendfile(
@@ -89,10 +58,7 @@ def test_downloads_of_local_blobs_go_through_sendfile(
     assert ranged.status_code == 206
     assert ranged.content == large[5:2000006]
     expected = len(large) + sum(len(d) for d in small.values()) + 2000001
-    deadline = time.monotonic() + 5  # a send's thread counts just after the client has it
-    while sum(sent_by_kernel) < expected and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert sum(sent_by_kernel) == expected
+    assert wait_for_total(sent_by_kernel, expected) == expected
 
 
 class _RemoteStore(LocalBlobStore):

@@ -107,15 +107,19 @@ async def _send_parts(transport: Any, parts: Sequence[Part]) -> int:
     """Write ``parts`` to the transport's socket, once what the transport holds is written;
     the bytes sent (fewer when a file is missing or ends early)."""
     loop = asyncio.get_running_loop()
-    fd = transport.get_extra_info("socket").fileno()
     wait = RETRY_S[0]
     idle_since = time.monotonic()
     while transport.get_write_buffer_size():  # the headers, as a rule: sent at once
         _check_stall(idle_since)
         await asyncio.sleep(wait)
+    # A descriptor of our own: once the transport closes its socket (the client reset the
+    # connection, say), that number may at once name another client's connection.
+    fd = os.dup(transport.get_extra_info("socket").fileno())
     cursor = _Cursor(parts)
     try:
         while not cursor.done():
+            if transport.is_closing():
+                raise ConnectionResetError(errno.ECONNRESET, "the connection was closed")
             n = await loop.run_in_executor(_threads(), cursor.send_some, fd)
             if n is None:  # a file is missing or ended early
                 break
@@ -127,6 +131,7 @@ async def _send_parts(transport: Any, parts: Sequence[Part]) -> int:
             wait = min(wait * 2, RETRY_S[1])
     finally:
         cursor.close()
+        os.close(fd)
     return cursor.sent
 
 
