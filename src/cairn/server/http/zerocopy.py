@@ -112,6 +112,8 @@ async def _send_parts(transport: Any, parts: Sequence[Part]) -> int:
     while transport.get_write_buffer_size():  # the headers, as a rule: sent at once
         _check_stall(idle_since)
         await asyncio.sleep(wait)
+    if transport.is_closing():
+        raise ConnectionResetError(errno.ECONNRESET, "the connection was closed")
     # A descriptor of our own: once the transport closes its socket (the client reset the
     # connection, say), that number may at once name another client's connection.
     fd = os.dup(transport.get_extra_info("socket").fileno())
