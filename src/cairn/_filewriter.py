@@ -7,6 +7,7 @@ also syncs as the file grows, so that a blob is durable soon after its last byte
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -14,11 +15,16 @@ from pathlib import Path
 from typing import Literal
 
 SYNCING_THREADS = 8
+# "append" opens at the end rather than with O_APPEND, which splice() refuses.
 _OPEN_FLAGS = {
-    "new": os.O_WRONLY | os.O_CREAT | os.O_EXCL,
-    "replace": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-    "append": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+    "new": os.O_CREAT | os.O_EXCL,
+    "replace": os.O_CREAT | os.O_TRUNC,
+    "append": os.O_CREAT,
 }
+
+
+class SpliceRefused(Exception):
+    """The system or the file cannot take bytes by splice(): write them another way."""
 
 
 class FileWriter:
@@ -39,8 +45,12 @@ class FileWriter:
         mode: int = 0o600,
         how: Literal["new", "replace", "append"] = "new",
         sync_every: int = 0,
+        readable: bool = False,
     ) -> None:
-        self.fd = os.open(path, _OPEN_FLAGS[how] | getattr(os, "O_CLOEXEC", 0), mode)
+        access = os.O_RDWR if readable else os.O_WRONLY
+        self.fd = os.open(path, _OPEN_FLAGS[how] | access | getattr(os, "O_CLOEXEC", 0), mode)
+        if how == "append":
+            os.lseek(self.fd, 0, os.SEEK_END)
         self._sync_every = sync_every
         self._next_sync = sync_every
         self._written = 0
@@ -53,6 +63,19 @@ class FileWriter:
         while view:
             view = view[os.write(self.fd, view) :]
         self._wrote(size)
+
+    def splice_from(self, pipe: int, count: int) -> int:
+        """Append up to ``count`` bytes waiting in ``pipe`` without copying them through this
+        process; the bytes moved. Raises SpliceRefused, before moving any, where the system
+        or the file system cannot (the bytes stay in the pipe)."""
+        try:
+            moved = os.splice(pipe, self.fd, count)
+        except OSError as exc:
+            if exc.errno in _SPLICE_REFUSALS:
+                raise SpliceRefused(str(exc)) from exc
+            raise
+        self._wrote(moved)
+        return moved
 
     def finish(self) -> None:
         """Wait for the background sync, if one runs: the file then holds all that was
@@ -87,6 +110,10 @@ class FileWriter:
         if self._syncing is not None:
             syncing, self._syncing = self._syncing, None
             syncing.result()
+
+
+# What splice() answers where it cannot be used at all (no bytes were moved).
+_SPLICE_REFUSALS = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF})
 
 
 @functools.cache

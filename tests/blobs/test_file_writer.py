@@ -12,11 +12,11 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
-from cairn._filewriter import FileWriter
+from cairn._filewriter import FileWriter, SpliceRefused
 from cairn.server.blobs import local
 from cairn.server.blobs.local import LocalBlobStore
 
@@ -97,6 +97,61 @@ def test_each_opening_mode(tmp_path: Path) -> None:
         FileWriter(path)  # "new" never overwrites
     assert write_and_read(path, b"+more", 5, how="append") == b"first+more"
     assert write_and_read(path, b"over", 4, how="replace") == b"over"
+
+
+def splice_through_pipe(out: FileWriter, data: bytes) -> None:
+    read_end, write_end = os.pipe()
+    try:
+        for start in range(0, len(data), 65_536):
+            piece = data[start : start + 65_536]
+            os.write(write_end, piece)
+            left = len(piece)
+            while left:
+                left -= out.splice_from(read_end, left)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+@pytest.mark.skipif(not hasattr(os, "splice"), reason="splice() is Linux's")
+@pytest.mark.parametrize("how", ["new", "append"])
+def test_bytes_spliced_from_a_pipe_are_appended_after_those_written(
+    how: Literal["new", "append"], tmp_path: Path
+) -> None:
+    path = tmp_path / "f"
+    before = b"" if how == "new" else b"resumed:"
+    if before:
+        path.write_bytes(before)
+    data = os.urandom(3 * 65_536 + 11)
+    out = FileWriter(path, how=how, readable=True)
+    out.write(b"<")
+    splice_through_pipe(out, data)
+    out.write(b">")
+    assert os.pread(out.fd, 4, len(before)) == b"<" + data[:3]  # readable: the hasher reads back
+    out.finish()
+    out.close()
+    assert path.read_bytes() == before + b"<" + data + b">"
+
+
+@pytest.mark.skipif(not hasattr(os, "splice"), reason="splice() is Linux's")
+def test_a_file_that_refuses_splice_says_so_and_leaves_the_bytes_in_the_pipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refusing(*args: Any, **named: Any) -> int:
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    out = FileWriter(tmp_path / "f")
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, b"waiting")
+        monkeypatch.setattr(os, "splice", refusing)
+        with pytest.raises(SpliceRefused):
+            out.splice_from(read_end, 7)
+        assert os.read(read_end, 7) == b"waiting"
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+        out.close()
 
 
 def test_writes_go_through_the_page_cache(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import cairn
 from cairn._filewriter import FileWriter
 from cairn.client import _download, _hasher
 from cairn.client._cache import BlobCache
-from cairn.client._hasher import BackgroundHasher, InlineHasher, hasher_for
+from cairn.client._hasher import BackgroundHasher, FileSpan, InlineHasher, hasher_for
 from cairn.client._progress import TransferProgress
 from cairn.client._receiving import receive_into_ring
 from cairn.client._transfer import DigestMismatchError, Stopped, hash_file
@@ -53,6 +53,37 @@ def test_the_background_hasher_continues_a_digest() -> None:
     with BackgroundHasher(digest) as hasher:
         hasher.feed([b"tail"])
         assert hasher.hexdigest() == hashlib.sha256(b"resumed-tail").hexdigest()
+
+
+@pytest.mark.parametrize("hasher", [BackgroundHasher, InlineHasher])
+def test_bytes_already_in_a_file_are_read_back_and_hashed_in_order(
+    hasher: type[BackgroundHasher | InlineHasher], tmp_path: Path
+) -> None:
+    data = os.urandom(2 * _hasher.SPAN_BUFFER + 99)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with hasher() as made:
+            made.feed([b"head", FileSpan(fd, 5, _hasher.SPAN_BUFFER + 1)])
+            made.feed([FileSpan(fd, _hasher.SPAN_BUFFER + 6, len(data) - _hasher.SPAN_BUFFER - 6)])
+            expected = b"head" + data[5:]
+            assert made.hexdigest() == hashlib.sha256(expected).hexdigest()
+    finally:
+        os.close(fd)
+
+
+def test_a_span_past_the_end_of_its_file_is_a_hashing_failure(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"short")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with BackgroundHasher() as made:
+            made.feed([FileSpan(fd, 0, 10)])
+            with pytest.raises(RuntimeError, match="ended 5 bytes early"):
+                made.hexdigest()
+    finally:
+        os.close(fd)
 
 
 class Exploding:

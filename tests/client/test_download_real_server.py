@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -44,18 +46,32 @@ def api(server: servers.Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         yield made
 
 
+def spy_on(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    """The starting offset of every body ``_download`` hands to ``_receiving.<name>`` with
+    bytes still to come."""
+    seen: list[int] = []
+    real = getattr(_receiving, name)
+
+    def spying(body: Any, out: Any, hasher: Any, received: int, size: int, *rest: Any) -> int:
+        if received < size:
+            seen.append(received)
+        return int(real(body, out, hasher, received, size, *rest))
+
+    monkeypatch.setattr(_download, name, spying)
+    return seen
+
+
 @pytest.fixture
 def raw_receptions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The starting offset of every body the SDK received from the socket itself."""
-    seen: list[int] = []
-    real = _receiving.receive_into_ring
+    """The starting offset of every body the SDK moved from the socket into its file inside
+    the kernel (splice)."""
+    return spy_on(monkeypatch, "splice_into_file")
 
-    def spying(body: Any, out: Any, hasher: Any, received: int, *rest: Any) -> int:
-        seen.append(received)
-        return real(body, out, hasher, received, *rest)
 
-    monkeypatch.setattr(_download, "receive_into_ring", spying)
-    return seen
+@pytest.fixture
+def ring_receptions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The same for bodies received from the socket into the SDK's own buffers."""
+    return spy_on(monkeypatch, "receive_into_ring")
 
 
 def log(api: Any, tmp_path: Path, name: str, data: bytes = LARGE) -> Any:
@@ -88,6 +104,63 @@ def test_a_large_file_comes_from_the_socket_intact(
     root = version.download(tmp_path / "out", cache=False, progress=False)
     assert files(root) == {"weights.bin": LARGE, "config.json": b'{"layers": 2}'}
     assert raw_receptions == [0]
+
+
+def test_a_large_file_moves_from_socket_to_file_without_passing_through_the_sdk(
+    api: Any, tmp_path: Path, ring_receptions: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    version = log(api, tmp_path, "spliced")
+    moved: list[int] = []
+    real = os.splice
+
+    def counting(src: int, dst: int, count: int, *rest: Any, **named: Any) -> int:
+        n = real(src, dst, count, *rest, **named)
+        moved.append(n)
+        return n
+
+    monkeypatch.setattr(os, "splice", counting)
+    root = version.download(tmp_path / "out", cache=False, progress=False)
+    assert files(root) == {"weights.bin": LARGE, "config.json": b'{"layers": 2}'}
+    assert sum(moved) == 2 * len(LARGE)  # socket -> pipe, then pipe -> file: every byte
+    assert ring_receptions == []
+
+
+def refusing(*args: Any, **named: Any) -> int:
+    raise OSError(errno.EINVAL, "Invalid argument")
+
+
+def test_a_file_system_that_refuses_splice_gets_the_bytes_written_nothing_lost(
+    api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    version = log(api, tmp_path, "written")
+    real = os.splice
+
+    def only_into_pipes(src: int, dst: int, count: int, *rest: Any, **named: Any) -> int:
+        if stat.S_ISREG(os.fstat(dst).st_mode):
+            return refusing()
+        return real(src, dst, count, *rest, **named)
+
+    monkeypatch.setattr(os, "splice", only_into_pipes)
+    root = version.download(tmp_path / "out", cache=False, progress=False)
+    assert files(root) == {"weights.bin": LARGE, "config.json": b'{"layers": 2}'}
+
+
+@pytest.mark.parametrize("how", ["socket refuses splice", "no splice on this system"])
+def test_without_splice_the_body_comes_through_the_ring_from_its_start(
+    how: str,
+    api: Any,
+    tmp_path: Path,
+    ring_receptions: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    version = log(api, tmp_path, how.replace(" ", "-"))
+    if how == "no splice on this system":
+        monkeypatch.delattr(os, "splice")
+    else:
+        monkeypatch.setattr(os, "splice", refusing)
+    root = version.download(tmp_path / "out", cache=False, progress=False)
+    assert files(root) == {"weights.bin": LARGE, "config.json": b'{"layers": 2}'}
+    assert ring_receptions == [0]
 
 
 def test_an_interrupted_large_file_resumes_from_the_socket(

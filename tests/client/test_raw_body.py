@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
 
+from cairn._filewriter import SpliceRefused
 from cairn.client import _network
 
 BODY = os.urandom(3 * _network.HEAD_PEEK + 12_345)  # more than one peek's worth
@@ -303,3 +306,114 @@ def test_each_receive_asks_for_at_most_the_largest_receive() -> None:
             got += n
     assert got == length
     assert sock.asked == [_network.LARGEST_RECEIVE] * 3 + [5]
+
+
+def splice_all(body: _network.RawBody, piece: int = 100_000) -> bytes:
+    """The body, moved from the socket into a pipe inside the kernel, then read from it."""
+    read_end, write_end = os.pipe()
+    received = b""
+    try:
+        while n := body.splice_into(write_end, piece):
+            while n:
+                data = os.read(read_end, n)
+                received += data
+                n -= len(data)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    return received
+
+
+def splice_raw(client: httpx.Client, url: str, **options: Any) -> bytes:
+    with _network.body_left_in_socket(), client.stream("GET", url, **options) as response:
+        body = _network.raw_body(response)
+        assert body is not None
+        return splice_all(body)
+
+
+needs_splice = pytest.mark.skipif(not hasattr(os, "splice"), reason="splice() is Linux's")
+
+
+@needs_splice
+def test_a_spliced_body_arrives_intact_and_stops_at_content_length(
+    serve: Callable[..., ScriptedServer], client: httpx.Client
+) -> None:
+    large = os.urandom(3 * _network.LARGEST_RECEIVE + 7)
+
+    def large_then_more(conn: socket.socket) -> None:
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(large)}\r\n\r\n".encode()
+        conn.sendall(head + large + b"and more")
+        time.sleep(3)  # the connection stays open: a splice past the body would wait here
+
+    server = serve(large_then_more)
+    started = time.monotonic()
+    assert splice_raw(client, server.origin) == large
+    assert time.monotonic() - started < 1.5
+
+
+@needs_splice
+def test_a_spliced_body_that_stops_arriving_times_out(
+    serve: Callable[..., ScriptedServer], client: httpx.Client
+) -> None:
+    def stall(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+        time.sleep(3)
+
+    server = serve(stall)
+    started = time.monotonic()
+    with pytest.raises(httpx.ReadTimeout):
+        splice_raw(client, server.origin, timeout=0.5)
+    assert time.monotonic() - started < 2
+
+
+@needs_splice
+def test_a_connection_closed_mid_splice_is_an_error_after_what_arrived(
+    serve: Callable[..., ScriptedServer], client: httpx.Client
+) -> None:
+    def cut(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+        conn.shutdown(socket.SHUT_RDWR)
+
+    server = serve(cut)
+    read_end, write_end = os.pipe()
+    try:
+        with _network.body_left_in_socket(), client.stream("GET", server.origin) as response:
+            body = _network.raw_body(response)
+            assert body is not None
+            assert body.splice_into(write_end, 100) == len(b"partial")
+            with pytest.raises(httpx.RemoteProtocolError, match="93 bytes missing"):
+                body.splice_into(write_end, 100)
+        assert os.read(read_end, 100) == b"partial"
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+@needs_splice
+@pytest.mark.parametrize(
+    ("code", "raised"),
+    [
+        (errno.EINVAL, SpliceRefused),
+        (errno.ENOSYS, SpliceRefused),
+        (errno.ECONNRESET, httpx.ReadError),
+    ],
+)
+def test_a_socket_that_cannot_splice_says_so_and_a_broken_one_is_a_read_error(
+    code: int,
+    raised: type[Exception],
+    serve: Callable[..., ScriptedServer],
+    client: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def failing(*args: Any, **named: Any) -> int:
+        raise OSError(code, os.strerror(code))
+
+    server = serve(answer())
+    with _network.body_left_in_socket(), client.stream("GET", server.origin) as response:
+        body = _network.raw_body(response)
+        assert body is not None
+        monkeypatch.setattr(os, "splice", failing)
+        with pytest.raises(raised):
+            body.splice_into(0, 100)
+        monkeypatch.undo()
+        assert receive_all(body) == BODY  # nothing was taken from the socket

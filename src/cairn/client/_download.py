@@ -27,7 +27,7 @@ from cairn.client._hasher import BackgroundHasher, InlineHasher, hasher_for
 from cairn.client._manifest import FileEntry, check_manifest, check_sha256
 from cairn.client._network import body_left_in_socket, raw_body
 from cairn.client._progress import TransferProgress
-from cairn.client._receiving import Taking, receive_into_ring, refilled
+from cairn.client._receiving import Taking, receive_into_ring, refilled, splice_into_file
 from cairn.client._session import Session
 from cairn.client._transfer import (
     TRANSFER_WORKERS,
@@ -352,7 +352,7 @@ class _Fetcher:
             ):
                 return False
             how: Literal["append", "replace"] = "append" if offset else "replace"
-            out = FileWriter(partial, mode=0o666, how=how)
+            out = FileWriter(partial, mode=0o666, how=how, readable=True)
             try:
                 with hasher_for(blob.size - offset, digest) as hasher:
                     received = self._write(response, out, hasher, offset, blob.size)
@@ -377,6 +377,7 @@ class _Fetcher:
         it in batches; returns the bytes then held, stopping once past ``size``."""
         body = raw_body(response)
         if body is not None:
+            received = splice_into_file(body, out, hasher, received, size, self.stop, self.bar)
             return receive_into_ring(body, out, hasher, received, size, self.stop, self.bar)
         taking = Taking(out, hasher, self.bar)
         for piece in response.iter_bytes():

@@ -4,7 +4,10 @@ leaving it in the socket for the caller to receive into its own buffers."""
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import re
+import select
 import socket
 import ssl
 import threading
@@ -13,6 +16,8 @@ from typing import Any
 
 import httpcore
 import httpx
+
+from cairn._filewriter import SpliceRefused
 
 # httpcore reads 64 KiB at a time, and every read costs h11 and httpx a pass of Python code
 # and copies: receiving 1 GiB took 4-6 s of CPU that way on a 2-core VM, and 1.7-3 s with
@@ -81,6 +86,41 @@ class RawBody:
             )
         self._left -= received
         return received
+
+    def splice_into(self, pipe: int, count: int) -> int:
+        """Move what has arrived (waiting for something), at most ``count`` bytes, from the
+        socket into ``pipe`` inside the kernel; 0 at the body's end. Errors as
+        ``receive_into``; SpliceRefused, before anything moved, where splice() cannot."""
+        if not self._left:
+            return 0
+        while True:
+            try:
+                moved = os.splice(self._sock.fileno(), pipe, min(self._left, count))
+                break
+            except BlockingIOError:  # a socket with a timeout does not block: wait here
+                self._wait_readable()
+            except OSError as exc:
+                if exc.errno in _SPLICE_REFUSALS:
+                    raise SpliceRefused(str(exc)) from exc
+                raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+        if not moved:
+            raise httpx.RemoteProtocolError(
+                f"peer closed connection without sending complete message body "
+                f"({self._left} bytes missing)"
+            )
+        self._left -= moved
+        return moved
+
+    def _wait_readable(self) -> None:
+        timeout = self._sock.gettimeout()
+        poller = select.poll()
+        poller.register(self._sock.fileno(), select.POLLIN)
+        if not poller.poll(None if timeout is None else timeout * 1000):
+            raise httpx.ReadTimeout("timed out receiving the body")
+
+
+# What splice() answers where it cannot be used with this socket (nothing was moved).
+_SPLICE_REFUSALS = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP})
 
 
 def raw_body(response: httpx.Response) -> RawBody | None:
