@@ -279,6 +279,36 @@ def test_small_files_come_in_one_batch_large_ones_alone(tmp_path: Path) -> None:
     assert server.gets == []
 
 
+def test_each_folder_is_made_and_resolved_once_not_once_per_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resolving a path costs a system call per component: a manifest of many files in a few
+    folders resolves each folder once when it is planned and once after it is made."""
+    files = {f"{folder}/f{i}.txt": f"{folder}-{i}".encode() for folder in "ab" for i in range(60)}
+    server = Server(files, lambda r, d: honest(server)(r, d))
+    resolved: list[Path] = []
+    made: list[Path] = []
+    real_resolve, real_mkdir = Path.resolve, Path.mkdir
+
+    def resolving(self: Path, strict: bool = False) -> Path:
+        resolved.append(self)
+        return real_resolve(self, strict)
+
+    def making(self: Path, *args: Any, **named: Any) -> None:
+        made.append(self)
+        real_mkdir(self, *args, **named)
+
+    monkeypatch.setattr(Path, "resolve", resolving)
+    monkeypatch.setattr(Path, "mkdir", making)
+    root = server.download(tmp_path / "root", cache=False)
+    monkeypatch.undo()
+    assert tree(root) == files
+    folders = [root.resolve() / "a", root.resolve() / "b"]
+    assert sorted(p for p in resolved if p in folders) == sorted(folders * 2)
+    assert sorted(p for p in made if p in folders) == folders
+    assert made.count(root.resolve() / PARTIAL_DIR) == 1
+
+
 def test_a_second_root_comes_from_the_cache(tmp_path: Path) -> None:
     server = Server(FILES, lambda r, d: honest(server)(r, d))
     server.download(tmp_path / "one")

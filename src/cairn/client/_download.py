@@ -8,6 +8,7 @@ import hashlib
 import json
 import math
 import os
+import stat
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -63,16 +64,23 @@ class _Blob:
     targets: list[Path] = field(default_factory=list)
 
 
-def _inside(base: Path, target: Path, name: str) -> Path:
-    """``target`` when it (after resolving its folder's links) stays inside ``base``."""
-    resolved = target.parent.resolve() / target.name
-    if not resolved.is_relative_to(base):
+def _inside(base: Path, target: Path, name: str, resolved: dict[Path, Path] | None = None) -> Path:
+    """``target`` when it (after resolving its folder's links) stays inside ``base``; each
+    folder is resolved once for a given ``resolved`` memo."""
+    folder = target.parent
+    real = None if resolved is None else resolved.get(folder)
+    if real is None:
+        real = folder.resolve()
+        if resolved is not None:
+            resolved[folder] = real
+    if not (real / target.name).is_relative_to(base):
         raise UnsafePathError(f"refusing to write {name!r}: it resolves outside {base}")
     return target
 
 
-def destination(base: Path, name: str) -> Path:
-    """Where manifest file ``name`` goes under ``base`` (resolved); refuses any way out."""
+def destination(base: Path, name: str, resolved: dict[Path, Path] | None = None) -> Path:
+    """Where manifest file ``name`` goes under ``base`` (resolved); refuses any way out.
+    ``resolved`` memoizes folders resolved already (a manifest's files share a few)."""
     parts = name.split("/")
     if os.name == "nt" and (
         ":" in name
@@ -81,7 +89,7 @@ def destination(base: Path, name: str) -> Path:
         raise UnsafePathError(f"refusing to write {name!r}: not a safe Windows file name")
     if is_partial_dir(parts[0]):
         raise UnsafePathError(f"refusing to write {name!r}: {PARTIAL_DIR} is Cairn's own folder")
-    return _inside(base, base.joinpath(*parts), name)
+    return _inside(base, base.joinpath(*parts), name, resolved)
 
 
 def _plan(files: Sequence[FileEntry], base: Path) -> list[_Blob]:
@@ -95,12 +103,13 @@ def _plan(files: Sequence[FileEntry], base: Path) -> list[_Blob]:
     except ValidationError as exc:
         raise UnsafePathError(f"refusing to download: the manifest is unsafe: {exc}") from exc
     blobs: dict[str, _Blob] = {}
+    resolved: dict[Path, Path] = {}
     for f in files:
         blob = blobs.setdefault(f.sha256, _Blob(f.sha256, f.size))
         if blob.size != f.size:
             raise UnsafePathError(f"refusing to download: {f.sha256} is listed with two sizes")
         blob.names.append(f.path)
-        blob.targets.append(destination(base, f.path))
+        blob.targets.append(destination(base, f.path, resolved))
     return list(blobs.values())
 
 
@@ -108,12 +117,10 @@ def _holds(path: Path, sha256: str, size: int) -> bool:
     """Whether ``path`` is a regular file of its own (no symbolic or hard link) with exactly
     these bytes; a hard-linked one (as older versions left, shared with the cache) is replaced."""
     try:
-        if path.is_symlink() or not path.is_file():
-            return False
-        stat = path.stat()
-        if stat.st_size != size or stat.st_nlink != 1:
-            return False
+        found = os.lstat(path)
     except OSError:
+        return False
+    if not stat.S_ISREG(found.st_mode) or found.st_size != size or found.st_nlink != 1:
         return False
     return hash_file(path) == (sha256, size)
 
@@ -189,6 +196,11 @@ class _Fetcher:
     cache: BlobCache | None
     bar: TransferProgress
     stop: threading.Event
+    # folders made (and checked again once they exist) during this download, and their
+    # resolved paths: a manifest's files share a few, and each check costs a syscall per
+    # path component
+    made: set[Path] = field(default_factory=set)
+    resolved: dict[Path, Path] = field(default_factory=dict)
 
     def fetch(self, blob: _Blob) -> None:
         """Make every target of ``blob`` hold its bytes, transferring them at most once."""
@@ -263,7 +275,9 @@ class _Fetcher:
 
     def _partials(self) -> Path:
         partials = self.base / PARTIAL_DIR
-        partials.mkdir(exist_ok=True)
+        if partials not in self.made:
+            partials.mkdir(exist_ok=True)
+            self.made.add(partials)
         return partials
 
     def _done(self, blob: _Blob) -> None:
@@ -291,8 +305,11 @@ class _Fetcher:
     def _install(self, temporary: Path, target: Path, blob: _Blob) -> Path:
         """Rename a verified temporary file to ``target`` (checked again after mkdir)."""
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _inside(self.base, target, blob.names[0])
+            if target.parent not in self.made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self.resolved.pop(target.parent, None)  # resolved again, now that it exists
+                _inside(self.base, target, blob.names[0], self.resolved)
+                self.made.add(target.parent)
             os.replace(temporary, target)
         except BaseException:
             remove(temporary)
