@@ -274,10 +274,9 @@ class _Fetcher:
         self._place(blob, temporary, pending)
 
     def _partials(self) -> Path:
+        # made again each time: another download into the same folder removes it when it ends
         partials = self.base / PARTIAL_DIR
-        if partials not in self.made:
-            partials.mkdir(exist_ok=True)
-            self.made.add(partials)
+        partials.mkdir(exist_ok=True)
         return partials
 
     def _done(self, blob: _Blob) -> None:
