@@ -219,13 +219,21 @@ def test_receiving_stops_at_content_length_even_on_an_open_connection(
     assert time.monotonic() - started < 1.5
 
 
+def stall(conn: socket.socket) -> None:
+    """Seven bytes of a 100-byte body, then nothing (the connection stays open)."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+    time.sleep(3)
+
+
+def cut(conn: socket.socket) -> None:
+    """Seven bytes of a 100-byte body, then the connection closes."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+    conn.shutdown(socket.SHUT_RDWR)
+
+
 def test_a_body_that_stops_arriving_times_out(
     serve: Callable[..., ScriptedServer], client: httpx.Client
 ) -> None:
-    def stall(conn: socket.socket) -> None:
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
-        time.sleep(3)
-
     server = serve(stall)
     with (
         _network.body_left_in_socket(),
@@ -240,10 +248,6 @@ def test_a_body_that_stops_arriving_times_out(
 def test_a_connection_closed_mid_body_is_an_error_after_what_arrived(
     serve: Callable[..., ScriptedServer], client: httpx.Client
 ) -> None:
-    def cut(conn: socket.socket) -> None:
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
-        conn.shutdown(socket.SHUT_RDWR)
-
     server = serve(cut)
     buffer = bytearray(100)
     with _network.body_left_in_socket(), client.stream("GET", server.origin) as response:
@@ -355,10 +359,6 @@ def test_a_spliced_body_arrives_intact_and_stops_at_content_length(
 def test_a_spliced_body_that_stops_arriving_times_out(
     serve: Callable[..., ScriptedServer], client: httpx.Client
 ) -> None:
-    def stall(conn: socket.socket) -> None:
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
-        time.sleep(3)
-
     server = serve(stall)
     started = time.monotonic()
     with pytest.raises(httpx.ReadTimeout):
@@ -370,10 +370,6 @@ def test_a_spliced_body_that_stops_arriving_times_out(
 def test_a_connection_closed_mid_splice_is_an_error_after_what_arrived(
     serve: Callable[..., ScriptedServer], client: httpx.Client
 ) -> None:
-    def cut(conn: socket.socket) -> None:
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
-        conn.shutdown(socket.SHUT_RDWR)
-
     server = serve(cut)
     read_end, write_end = os.pipe()
     try:

@@ -79,13 +79,7 @@ class RawBody:
             raise httpx.ReadTimeout("timed out receiving the body") from exc
         except OSError as exc:
             raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
-        if not received:
-            raise httpx.RemoteProtocolError(
-                f"peer closed connection without sending complete message body "
-                f"({self._left} bytes missing)"
-            )
-        self._left -= received
-        return received
+        return self._took(received)
 
     def splice_into(self, pipe: int, count: int) -> int:
         """Move what has arrived (waiting for something), at most ``count`` bytes, from the
@@ -103,13 +97,17 @@ class RawBody:
                 if exc.errno in _SPLICE_REFUSALS:
                     raise SpliceRefused(str(exc)) from exc
                 raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
-        if not moved:
+        return self._took(moved)
+
+    def _took(self, count: int) -> int:
+        """Count ``count`` bytes of the body as taken; none means the peer closed early."""
+        if not count:
             raise httpx.RemoteProtocolError(
                 f"peer closed connection without sending complete message body "
                 f"({self._left} bytes missing)"
             )
-        self._left -= moved
-        return moved
+        self._left -= count
+        return count
 
     def _wait_readable(self) -> None:
         timeout = self._sock.gettimeout()
