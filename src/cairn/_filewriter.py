@@ -71,7 +71,7 @@ class FileWriter:
         try:
             moved = os.splice(pipe, self.fd, count)
         except OSError as exc:
-            if exc.errno in _SPLICE_REFUSALS:
+            if exc.errno in SPLICE_REFUSALS:
                 raise SpliceRefused(str(exc)) from exc
             raise
         self._wrote(moved)
@@ -112,8 +112,8 @@ class FileWriter:
             syncing.result()
 
 
-# What splice() answers where it cannot be used at all (no bytes were moved).
-_SPLICE_REFUSALS = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF})
+# What splice() answers where it cannot be used with these descriptors (nothing was moved).
+SPLICE_REFUSALS = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP})
 
 
 @functools.cache

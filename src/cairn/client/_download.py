@@ -196,11 +196,9 @@ class _Fetcher:
     cache: BlobCache | None
     bar: TransferProgress
     stop: threading.Event
-    # folders made (and checked again once they exist) during this download, and their
-    # resolved paths: a manifest's files share a few, and each check costs a syscall per
-    # path component
+    # folders made (and checked again once they exist) during this download: a manifest's
+    # files share a few, and each check costs a system call per path component
     made: set[Path] = field(default_factory=set)
-    resolved: dict[Path, Path] = field(default_factory=dict)
 
     def fetch(self, blob: _Blob) -> None:
         """Make every target of ``blob`` hold its bytes, transferring them at most once."""
@@ -306,8 +304,7 @@ class _Fetcher:
         try:
             if target.parent not in self.made:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                self.resolved.pop(target.parent, None)  # resolved again, now that it exists
-                _inside(self.base, target, blob.names[0], self.resolved)
+                _inside(self.base, target, blob.names[0])
                 self.made.add(target.parent)
             os.replace(temporary, target)
         except BaseException:

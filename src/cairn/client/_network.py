@@ -4,7 +4,6 @@ leaving it in the socket for the caller to receive into its own buffers."""
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
 import select
@@ -17,7 +16,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from cairn._filewriter import SpliceRefused
+from cairn._filewriter import SPLICE_REFUSALS, SpliceRefused
 
 # httpcore reads 64 KiB at a time, and every read costs h11 and httpx a pass of Python code
 # and copies: receiving 1 GiB took 4-6 s of CPU that way on a 2-core VM, and 1.7-3 s with
@@ -94,7 +93,7 @@ class RawBody:
             except BlockingIOError:  # a socket with a timeout does not block: wait here
                 self._wait_readable()
             except OSError as exc:
-                if exc.errno in _SPLICE_REFUSALS:
+                if exc.errno in SPLICE_REFUSALS:
                     raise SpliceRefused(str(exc)) from exc
                 raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
         return self._took(moved)
@@ -115,10 +114,6 @@ class RawBody:
         poller.register(self._sock.fileno(), select.POLLIN)
         if not poller.poll(None if timeout is None else timeout * 1000):
             raise httpx.ReadTimeout("timed out receiving the body")
-
-
-# What splice() answers where it cannot be used with this socket (nothing was moved).
-_SPLICE_REFUSALS = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP})
 
 
 def raw_body(response: httpx.Response) -> RawBody | None:
