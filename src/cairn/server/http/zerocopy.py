@@ -112,16 +112,14 @@ async def _send_parts(transport: Any, parts: Sequence[Part]) -> int:
     while transport.get_write_buffer_size():  # the headers, as a rule: sent at once
         _check_stall(idle_since)
         await asyncio.sleep(wait)
-    if transport.is_closing():
-        raise ConnectionResetError(errno.ECONNRESET, "the connection was closed")
+    _check_open(transport)  # a closed transport may have no socket left to duplicate
     # A descriptor of our own: once the transport closes its socket (the client reset the
     # connection, say), that number may at once name another client's connection.
     fd = os.dup(transport.get_extra_info("socket").fileno())
     cursor = _Cursor(parts)
     try:
         while not cursor.done():
-            if transport.is_closing():
-                raise ConnectionResetError(errno.ECONNRESET, "the connection was closed")
+            _check_open(transport)
             n = await loop.run_in_executor(_threads(), cursor.send_some, fd)
             if n is None:  # a file is missing or ended early
                 break
@@ -135,6 +133,12 @@ async def _send_parts(transport: Any, parts: Sequence[Part]) -> int:
         cursor.close()
         os.close(fd)
     return cursor.sent
+
+
+def _check_open(transport: Any) -> None:
+    """Raise ConnectionResetError once the transport is closing: nothing more is sent."""
+    if transport.is_closing():
+        raise ConnectionResetError(errno.ECONNRESET, "the connection was closed")
 
 
 def _check_stall(idle_since: float) -> None:
