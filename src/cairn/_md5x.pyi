@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 
 LANES: int
+ENGINE: str
 
 class Md5:
     def __init__(self) -> None: ...
