@@ -21,13 +21,15 @@ EDGES = [0, 1, 55, 56, 63, 64, 65, 119, 127, 128, 129, 1000, 4096, 65_537]
 
 # The native engine's code paths, slowest first: each CPU runs the last one it has.
 ENGINES = ["portable", "avx2", "avx512vl"]
-# Inputs the engines are checked on: lanes joining and leaving at block edges and between.
-ENGINE_CHECK_SIZES = [1 << 20, 3, 64, 200_000, 0, 5_000_000, 65, 1_048_575, 9, 2_000_001, 640]
+# Inputs of very different lengths: lanes join and leave at block edges and between them.
+LANE_SIZES = [1 << 20, 3, 64, 200_000, 0, 5_000_000, 65, 1_048_575, 9, 2_000_001, 640, 128]
+# Run in a process of its own, argv[1] being JSON [seed, sizes]: random inputs of those sizes,
+# each in two buffers, hashed by update_many; prints the engine, its lanes and the digests.
 ENGINE_CHECK = """
 import json, random, sys
 from cairn import _md5x
-rng = random.Random(11)
-sizes = json.loads(sys.argv[1])
+seed, sizes = json.loads(sys.argv[1])
+rng = random.Random(seed)
 data = [rng.randbytes(n) for n in sizes]
 states = [_md5x.Md5() for _ in data]
 _md5x.update_many([(md5, [d[: len(d) // 3], d[len(d) // 3 :]]) for md5, d in zip(states, data)])
@@ -77,16 +79,17 @@ def test_the_native_engine_is_built() -> None:
 @pytest.mark.parametrize("engine", engines_of_this_cpu())
 def test_each_engine_this_cpu_runs_matches_hashlib(engine: str) -> None:
     # CAIRN_MD5_ENGINE caps the engine when the module loads: a new process for each
+    seed = 11
     run = subprocess.run(
-        [sys.executable, "-c", ENGINE_CHECK, json.dumps(ENGINE_CHECK_SIZES)],
+        [sys.executable, "-c", ENGINE_CHECK, json.dumps([seed, LANE_SIZES])],
         env={**os.environ, "CAIRN_MD5_ENGINE": engine},
         capture_output=True,
         text=True,
         check=True,
     )
     used, lanes, digests = json.loads(run.stdout)
-    rng = random.Random(11)
-    expected = [reference(rng.randbytes(n)) for n in ENGINE_CHECK_SIZES]
+    rng = random.Random(seed)
+    expected = [reference(rng.randbytes(n)) for n in LANE_SIZES]
     assert (used, lanes) == (engine, 1 if engine == "portable" else 8)
     assert digests == expected
 
@@ -113,8 +116,7 @@ def test_many_inputs_side_by_side_match_hashlib(count: int) -> None:
 
 def test_inputs_of_very_different_lengths_leave_and_join_the_lanes() -> None:
     rng = random.Random(7)
-    sizes = [1 << 20, 3, 64, 200_000, 0, 5_000_000, 65, 1_048_575, 9, 2_000_001, 640, 128]
-    data = [rng.randbytes(n) for n in sizes]
+    data = [rng.randbytes(n) for n in LANE_SIZES]
     states = [_md5.new() for _ in data]
     _md5.update_many([(md5, [d]) for md5, d in zip(states, data, strict=True)])
     assert [m.hexdigest() for m in states] == [reference(d) for d in data]
