@@ -27,9 +27,9 @@ def chunks(data: bytes, size: int = 1_000_003) -> Iterable[bytes]:
     return (data[i : i + size] for i in range(0, len(data), size)) if data else [b""]
 
 
-def put(store: BlobStore, data: bytes, chunk: int = 1_000_003) -> str:
-    """Write and commit `data`; its digest."""
-    writer = store.begin()
+def put(store: BlobStore, data: bytes, chunk: int = 1_000_003, *, sized: bool = False) -> str:
+    """Write and commit `data` (begun with its size when `sized`); its digest."""
+    writer = store.begin(len(data)) if sized else store.begin()
     for part in chunks(data, chunk):
         writer.write(part)
     digest = sha(data)
@@ -44,10 +44,11 @@ def read_all(store: BlobStore, digest: str, start: int = 0, end: int | None = No
 # -- write, commit, read ---------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("sized", [False, True], ids=["size-unknown", "size-given"])
 @pytest.mark.parametrize("size", SIZES)
-def test_roundtrip(store: BlobStore, size: int) -> None:
+def test_roundtrip(store: BlobStore, size: int, sized: bool) -> None:
     data = os.urandom(size)
-    digest = put(store, data)
+    digest = put(store, data, sized=sized)
     pieces = list(store.read(digest))
     assert b"".join(pieces) == data
     assert all(0 < len(piece) <= READ_CHUNK for piece in pieces)
@@ -159,7 +160,7 @@ def test_committing_a_present_digest_keeps_one_object(blob_backend: Backend, siz
 
 @pytest.mark.parametrize("size", SIZES)
 def test_abort_leaves_nothing(blob_backend: Backend, size: int) -> None:
-    writer = blob_backend.store.begin()
+    writer = blob_backend.store.begin(size)
     for part in chunks(os.urandom(size)):
         writer.write(part)
     writer.abort()

@@ -5,10 +5,12 @@ raised."""
 from __future__ import annotations
 
 import array
+import ctypes
 import errno
 import fcntl
 import hashlib
 import os
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any, Literal
 
 import pytest
 
+from cairn import _filewriter
 from cairn._filewriter import FileWriter, SpliceRefused
 from cairn.server.blobs import local
 from cairn.server.blobs.local import LocalBlobStore
@@ -389,3 +392,102 @@ def test_the_store_keeps_every_size_intact(tmp_path: Path, size: int) -> None:
     store = LocalBlobStore(tmp_path)
     assert store_and_read(store, data, 65_536) == data
     assert list(store.staging.iterdir()) == []
+
+
+# -- space set aside for the bytes to come -----------------------------------------------------
+
+
+def allocated(path: Path) -> int:
+    return os.stat(path).st_blocks * 512
+
+
+@pytest.fixture
+def reserved(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """``(offset, length)`` of every reserve_space() call, each still made."""
+    calls: list[tuple[int, int]] = []
+    real = _filewriter.reserve_space
+
+    def spying(fd: int, offset: int, length: int) -> None:
+        calls.append((offset, length))
+        real(fd, offset, length)
+
+    monkeypatch.setattr(_filewriter, "reserve_space", spying)
+    return calls
+
+
+def test_reserved_space_is_allocated_at_once_and_the_size_stays_what_was_written(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "f"
+    out = FileWriter(path, reserve=3 * MIB)
+    try:
+        assert os.stat(path).st_size == 0
+        assert allocated(path) >= 3 * MIB
+        data = os.urandom(MIB + 7)  # fewer bytes than reserved: the size is what was written
+        out.write(data)
+        out.finish()
+    finally:
+        out.close()
+    assert path.read_bytes() == data
+
+
+@pytest.mark.parametrize("how", ["new", "replace", "append"])
+def test_space_is_reserved_from_where_the_writes_start(
+    tmp_path: Path, how: Literal["new", "replace", "append"], reserved: list[tuple[int, int]]
+) -> None:
+    path = tmp_path / "f"
+    kept = b"kept" * 1000 if how == "append" else b""
+    if how != "new":
+        path.write_bytes(b"old bytes" if how == "replace" else kept)
+    data = os.urandom(2 * MIB + 1)
+    assert write_and_read(path, data, MIB, how=how, reserve=len(data)) == kept + data
+    assert reserved == [(len(kept), len(data))]
+
+
+def test_no_space_is_reserved_without_a_size(
+    tmp_path: Path, reserved: list[tuple[int, int]]
+) -> None:
+    assert write_and_read(tmp_path / "f", b"x" * 10, 4) == b"x" * 10
+    assert reserved == []
+
+
+def test_a_file_system_that_cannot_reserve_space_still_takes_the_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refusing(fd: int, mode: int, offset: int, length: int) -> int:
+        ctypes.set_errno(errno.EOPNOTSUPP)
+        return -1
+
+    monkeypatch.setattr(_filewriter, "_fallocate", lambda: refusing)
+    data = os.urandom(MIB + 3)
+    assert write_and_read(tmp_path / "f", data, 65_536, reserve=len(data)) == data
+
+
+def test_without_fallocate_nothing_is_reserved(monkeypatch: pytest.MonkeyPatch) -> None:
+    _filewriter._fallocate.cache_clear()
+    monkeypatch.setattr(sys, "platform", "darwin")
+    try:
+        assert _filewriter._fallocate() is None
+        read_end, write_end = os.pipe()
+        try:  # a descriptor fallocate would refuse: nothing is called at all
+            _filewriter.reserve_space(write_end, 0, MIB)
+        finally:
+            os.close(read_end)
+            os.close(write_end)
+    finally:
+        monkeypatch.undo()
+        _filewriter._fallocate.cache_clear()
+
+
+@pytest.mark.parametrize("size", [None, 0, 5 * MIB + 1])
+def test_the_store_reserves_a_blob_s_declared_size(
+    tmp_path: Path, size: int | None, reserved: list[tuple[int, int]]
+) -> None:
+    store = LocalBlobStore(tmp_path)
+    data = os.urandom(size or 0)
+    writer = store.begin(size)
+    writer.write(data)
+    digest = hashlib.sha256(data).hexdigest()
+    writer.commit(digest)
+    assert store.path_of(digest).read_bytes() == data
+    assert reserved == ([(0, size)] if size else [])

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 import cairn
+from cairn import _filewriter
 from cairn._filewriter import FileWriter
 from cairn.client import _download, _hasher
 from cairn.client._cache import BlobCache
@@ -323,3 +324,30 @@ def test_downloads_fill_and_use_the_cache_with_copies(
     assert (second / "w.bin").read_bytes() == data
     (second / "w.bin").write_bytes(b"edited")  # a copy: editing it leaves the cache intact
     assert hash_file(cached) == (sha256(data), len(data))
+
+
+def test_a_download_reserves_the_space_of_the_bytes_still_to_come(
+    api: cairn.Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[int, int]] = []
+    real = _filewriter.reserve_space
+
+    def spying(fd: int, offset: int, length: int) -> None:
+        calls.append((offset, length))
+        real(fd, offset, length)
+
+    monkeypatch.setattr(_filewriter, "reserve_space", spying)
+    data = os.urandom(3 * MIB + 17)
+    api.create_team("team")
+    art = cairn.Artifact("big", type="model")
+    art.add_file(write(tmp_path / "src" / "weights.bin", data))
+    version = api.log_artifact(art, "team/proj")
+    calls.clear()
+    fresh = version.download(tmp_path / "fresh", cache=False)
+    assert calls == [(0, len(data))]
+    resumed = tmp_path / "resumed"
+    write(resumed / _download.PARTIAL_DIR / sha256(data), data[: MIB + 5])
+    calls.clear()
+    version.download(resumed, cache=False)
+    assert calls == [(MIB + 5, len(data) - MIB - 5)]
+    assert (fresh / "weights.bin").read_bytes() == (resumed / "weights.bin").read_bytes() == data

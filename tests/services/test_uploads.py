@@ -10,7 +10,7 @@ import pytest
 
 from cairn import _md5
 from cairn.server.blobs.base import Chunk
-from cairn.server.blobs.local import LocalBlobStore
+from cairn.server.blobs.local import LocalBlobStore, LocalWriter
 from cairn.server.domain.errors import ValidationError
 from cairn.server.services import uploads
 
@@ -93,3 +93,29 @@ def test_a_failure_in_the_md5s_drops_the_whole_group(
     assert (stored, type(error)) == ([], MemoryError)
     assert not any(store.exists(sha(f)) for f in files)
     assert list(store.staging.iterdir()) == []
+
+
+class _SizeNoting(LocalBlobStore):
+    """A local store noting the size each temporary object is begun with."""
+
+    begun: list[int | None]
+
+    def begin(self, size: int | None = None) -> LocalWriter:
+        self.begun.append(size)
+        return super().begin(size)
+
+
+@pytest.mark.parametrize("opened", [True, False], ids=["open-first", "opened-by-bytes"])
+def test_a_sink_begins_its_temporary_object_with_the_declared_size(
+    tmp_path: Path, opened: bool
+) -> None:
+    store = _SizeNoting(tmp_path)
+    store.begun = []
+    data = os.urandom(3 << 20)
+    upload = sink(store, data)
+    if opened:
+        upload.open()
+    upload.feed([memoryview(data)])
+    assert upload.finish() == md5(data)
+    assert store.begun == [len(data)]
+    assert b"".join(store.read(sha(data))) == data

@@ -365,7 +365,9 @@ class _Fetcher:
             ):
                 return False
             how: Literal["append", "replace"] = "append" if offset else "replace"
-            out = FileWriter(partial, mode=0o666, how=how, readable=True)
+            out = FileWriter(
+                partial, mode=0o666, how=how, readable=True, reserve=blob.size - offset
+            )
             try:
                 with hasher_for(blob.size - offset, digest) as hasher:
                     received = self._write(response, out, hasher, offset, blob.size)
@@ -426,7 +428,7 @@ class _BatchSink:
         """Open a fresh partial file for the record of ``sha256``."""
         self.sha256 = sha256
         self.path = self.fetcher._partials() / f"{sha256}.{uuid.uuid4().hex}"
-        out = FileWriter(self.path, mode=0o666)
+        out = FileWriter(self.path, mode=0o666, reserve=size)
         if self.pieces_reused:  # a piece is overwritten once data() returns: hash it at once
             self.taking = Taking(out, InlineHasher(), self.fetcher.bar, batch_limit=0)
         else:

@@ -41,8 +41,9 @@ class BlobWriter(Protocol):
 class BlobStore(Protocol):
     """Where blob bytes live. Addresses are sha256 digests, validated by blob_key()."""
 
-    def begin(self) -> BlobWriter:
-        """Start writing a new temporary object."""
+    def begin(self, size: int | None = None) -> BlobWriter:
+        """Start writing a new temporary object of ``size`` bytes, when known (a local
+        store sets their space aside at once)."""
 
     def exists(self, sha256: str) -> bool:
         """Whether a blob is stored under `sha256`."""

@@ -32,10 +32,12 @@ class LocalWriter:
     arrive; commit makes the file and its folder entry durable.
     """
 
-    def __init__(self, store: LocalBlobStore) -> None:
+    def __init__(self, store: LocalBlobStore, size: int | None = None) -> None:
         self._store = store
         self._path = store.staging / uuid.uuid4().hex
-        self._file: FileWriter | None = FileWriter(self._path, sync_every=SYNC_EVERY)
+        self._file: FileWriter | None = FileWriter(
+            self._path, sync_every=SYNC_EVERY, reserve=size or 0
+        )
 
     def write(self, chunk: Chunk) -> None:
         assert self._file is not None, "writer already closed"
@@ -112,8 +114,8 @@ class LocalBlobStore:
         if not os.access(self.staging, os.W_OK):
             raise PermissionError(f"cannot write to the blob store at {self.root}")
 
-    def begin(self) -> LocalWriter:
-        return LocalWriter(self)
+    def begin(self, size: int | None = None) -> LocalWriter:
+        return LocalWriter(self, size)
 
     def exists(self, sha256: str) -> bool:
         return self.path_of(sha256).is_file()

@@ -302,7 +302,7 @@ class S3BlobStore:
         """Fail fast when the bucket is missing or unreachable (HEAD cannot tell otherwise)."""
         self.client.head_bucket(Bucket=self.bucket)
 
-    def begin(self) -> S3Writer:
+    def begin(self, size: int | None = None) -> S3Writer:
         return S3Writer(self)
 
     def exists(self, sha256: str) -> bool:

@@ -119,7 +119,7 @@ class BlobSink:
         if self._done:
             raise RuntimeError("this upload already ended")
         if self._writer is None:
-            self._writer = self._store.begin()
+            self._writer = self._store.begin(self.expected_size)
         return self._writer
 
     def finish(self) -> str:
@@ -139,7 +139,7 @@ class BlobSink:
             raise ValidationError(
                 f"content does not match its digest: declared {self.sha256}, got {actual}"
             )
-        writer = self._writer if self._writer is not None else self._store.begin()
+        writer = self._writer if self._writer is not None else self._store.begin(self.expected_size)
         self._writer = None
         self._done = True
         try:
