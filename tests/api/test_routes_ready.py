@@ -1,8 +1,10 @@
-"""Every route's handler is built before a server process serves (http/routes_ready.py)."""
+"""Every route's handler is built before a server process serves (http/routes_ready.py),
+and what is built then is set apart from the garbage collector."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,14 @@ REQUESTS = [
     ("GET", "/api/v1/me"),
     ("GET", "/login"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def unfrozen() -> Iterator[None]:
+    """What a test's served app froze goes back to the collector afterwards: the test
+    process builds many apps."""
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture
@@ -103,3 +113,25 @@ def test_workers_and_the_single_process_serve_the_built_app(
         handlers_built.clear()
         build_handlers(app)
         assert handlers_built == [], "a served app was not built before serving"
+
+
+def test_the_served_app_is_set_apart_from_the_collector(state: AppState) -> None:
+    gc.unfreeze()
+    app = serving_app(state.settings, state)
+    frozen = gc.get_freeze_count()
+    collected_ids = {id(o) for o in gc.get_objects()}  # the permanent generation is not listed
+    assert frozen > 10_000, "the application's objects were not frozen"
+    assert gc.is_tracked(app)
+    assert id(app) not in collected_ids
+    assert gc.is_tracked(app.router)
+    assert id(app.router) not in collected_ids
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    assert id(app) in {id(o) for o in gc.get_objects()}
+
+
+def test_an_app_not_served_is_left_to_the_collector(state: AppState) -> None:
+    gc.unfreeze()
+    app = create_app(state.settings, state=state)
+    assert gc.get_freeze_count() == 0
+    assert id(app) in {id(o) for o in gc.get_objects()}

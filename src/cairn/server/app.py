@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -114,10 +115,21 @@ def _closing(state: AppState) -> Callable[[FastAPI], AbstractAsyncContextManager
 
 def serving_app(settings: Settings, state: AppState) -> FastAPI:
     """The application a server process serves: every route's handler built before the
-    first request (routes_ready), so no request pays for building it."""
+    first request (routes_ready), so no request pays for building it; then everything built
+    so far is set apart from the garbage collector (freeze_startup_objects)."""
     app = create_app(settings, state=state)
     build_handlers(app)
+    freeze_startup_objects()
     return app
+
+
+def freeze_startup_objects() -> None:
+    """Move every object alive now (the application, its imports: ~230,000) to the
+    collector's permanent generation, where no collection scans them again. A full
+    collection otherwise walks them all, ~0.13 s each time on a 2-core VM, several times
+    during a large transfer."""
+    gc.collect()
+    gc.freeze()
 
 
 def app_from_env() -> FastAPI:
