@@ -22,7 +22,8 @@ from urllib.parse import parse_qs
 import pytest
 from starlette.requests import Request
 
-from cairn.server.http.rawbody import BodyProtocol, _declared_length, body_reader
+from cairn.server.http import rawbody
+from cairn.server.http.rawbody import BodyProtocol, _declared_length, body_reader, unzeroed_buffer
 from tests import servers
 
 Headers = list[tuple[bytes, bytes]]
@@ -48,7 +49,9 @@ class EchoApp:
         digest, got = hashlib.sha256(), 0
         try:
             if reader is not None:
-                buf = bytearray(piece)
+                unzeroed = query.get("unzeroed") == ["1"]
+                buf = unzeroed_buffer(piece).obj if unzeroed else bytearray(piece)
+                assert isinstance(buf, bytearray)
                 view = memoryview(buf).cast("I") if query.get("wide") == ["1"] else memoryview(buf)
                 while n := await reader.fill(view):
                     digest.update(buf[:n])
@@ -181,6 +184,38 @@ def test_a_buffer_of_wide_items_is_filled_by_bytes_never_past_the_body(
         assert answer["sha256"] == hashlib.sha256(body).hexdigest()
         assert read_response(sock, pending)[1]["sha256"] == hashlib.sha256(second).hexdigest()
     assert app.paths == ["/wide", "/next"]
+
+
+def test_a_body_arrives_intact_in_buffers_whose_memory_was_not_cleared(
+    served: tuple[EchoApp, int],
+) -> None:
+    app, port = served
+    body = os.urandom((2 << 20) + 77)
+    with connect(port) as sock:
+        pending = bytearray()
+        for _ in range(3):  # buffers made after others were freed reuse their memory
+            sock.sendall(head("/unzeroed?piece=1048576&unzeroed=1", len(body)))
+            send_slowly(sock, body)
+            status, answer = read_response(sock, pending)
+            assert (status, answer["raw"], answer["bytes"]) == (200, True, len(body))
+            assert answer["sha256"] == hashlib.sha256(body).hexdigest()
+    assert app.paths == ["/unzeroed"] * 3
+
+
+@pytest.mark.parametrize("cpython", [True, False], ids=["c-api", "fallback"])
+def test_an_unzeroed_buffer_is_a_writable_bytearray_of_the_size_asked(
+    monkeypatch: pytest.MonkeyPatch, cpython: bool
+) -> None:
+    if not cpython:
+        monkeypatch.setattr(rawbody, "_bytearray_from_c", lambda: None)
+    for size in (1, 4096, 1 << 20):
+        view = unzeroed_buffer(size)
+        assert isinstance(view.obj, bytearray)
+        assert (len(view), view.readonly, view.contiguous) == (size, False, True)
+        view[-1] = 0xAB
+        assert view.obj[-1] == 0xAB
+        if not cpython:
+            assert bytes(view[:-1]) == bytes(size - 1)
 
 
 def test_a_small_body_that_came_with_its_headers_is_read_from_the_parser(

@@ -21,7 +21,7 @@ from cairn.server.domain.errors import ValidationError
 from cairn.server.domain.principal import Principal
 from cairn.server.http.deps import AppState, Db, State
 from cairn.server.http.identity import Caller
-from cairn.server.http.rawbody import body_reader
+from cairn.server.http.rawbody import body_reader, unzeroed_buffer
 from cairn.server.services import direct_uploads, uploads
 
 router = APIRouter()
@@ -222,7 +222,7 @@ async def _pieces(request: Request) -> AsyncIterator[memoryview]:
         return
     left = reader.length
     while left:
-        view = memoryview(bytearray(min(STREAM_PIECE, left)))
+        view = unzeroed_buffer(min(STREAM_PIECE, left))
         n = await reader.fill(view)
         if n == 0:
             return  # the body ended early: the receiver reports a record cut short

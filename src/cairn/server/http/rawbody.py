@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import httptools
@@ -32,6 +35,28 @@ from cairn.server.http.zerocopy import offer_zero_copy
 EXTENSION = "cairn.body"
 # Where the rest of a body its route stopped reading goes, once the response is sent.
 _SCRAP_BYTES = 64 << 10
+
+
+def unzeroed_buffer(size: int) -> memoryview:
+    """A writable buffer of ``size`` bytes for ``BodyReader.fill()``, its memory not cleared
+    first: ``bytearray(size)`` writes every byte once before the socket writes it again
+    (~0.17 CPU-s per GiB received on a 2-core VM). Whatever the memory held before must never
+    be read: only the bytes ``fill()`` reports as received."""
+    make = _bytearray_from_c()
+    return memoryview(make(None, size) if make is not None else bytearray(size))
+
+
+@functools.cache
+def _bytearray_from_c() -> Callable[[None, int], bytearray] | None:
+    """CPython's ``PyByteArray_FromStringAndSize``, which leaves the bytes as they are when
+    given no source; None on another Python."""
+    try:
+        make = ctypes.pythonapi.PyByteArray_FromStringAndSize
+    except (AttributeError, ValueError):
+        return None
+    make.restype = ctypes.py_object
+    make.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t]
+    return make
 
 
 def body_reader(scope: Scope) -> BodyReader | None:
