@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import text
 
+from cairn import _filewriter
 from cairn.server.app import build_state, create_app, prepare
 from cairn.server.db import schema
 from cairn.server.db.base import Base
@@ -47,6 +48,20 @@ def _settings(data_dir: Path, url: str) -> Settings:
         auto_migrate=False,
         db_pool_size=4,
     )
+
+
+@pytest.fixture
+def reserved_space(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """``(offset, length)`` of every ``_filewriter.reserve_space()`` call, each still made."""
+    calls: list[tuple[int, int]] = []
+    real = _filewriter.reserve_space
+
+    def spying(fd: int, offset: int, length: int) -> None:
+        calls.append((offset, length))
+        real(fd, offset, length)
+
+    monkeypatch.setattr(_filewriter, "reserve_space", spying)
+    return calls
 
 
 @pytest.fixture(scope="session")

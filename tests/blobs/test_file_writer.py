@@ -401,20 +401,6 @@ def allocated(path: Path) -> int:
     return os.stat(path).st_blocks * 512
 
 
-@pytest.fixture
-def reserved(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
-    """``(offset, length)`` of every reserve_space() call, each still made."""
-    calls: list[tuple[int, int]] = []
-    real = _filewriter.reserve_space
-
-    def spying(fd: int, offset: int, length: int) -> None:
-        calls.append((offset, length))
-        real(fd, offset, length)
-
-    monkeypatch.setattr(_filewriter, "reserve_space", spying)
-    return calls
-
-
 def test_reserved_space_is_allocated_at_once_and_the_size_stays_what_was_written(
     tmp_path: Path,
 ) -> None:
@@ -433,7 +419,7 @@ def test_reserved_space_is_allocated_at_once_and_the_size_stays_what_was_written
 
 @pytest.mark.parametrize("how", ["new", "replace", "append"])
 def test_space_is_reserved_from_where_the_writes_start(
-    tmp_path: Path, how: Literal["new", "replace", "append"], reserved: list[tuple[int, int]]
+    tmp_path: Path, how: Literal["new", "replace", "append"], reserved_space: list[tuple[int, int]]
 ) -> None:
     path = tmp_path / "f"
     kept = b"kept" * 1000 if how == "append" else b""
@@ -441,14 +427,14 @@ def test_space_is_reserved_from_where_the_writes_start(
         path.write_bytes(b"old bytes" if how == "replace" else kept)
     data = os.urandom(2 * MIB + 1)
     assert write_and_read(path, data, MIB, how=how, reserve=len(data)) == kept + data
-    assert reserved == [(len(kept), len(data))]
+    assert reserved_space == [(len(kept), len(data))]
 
 
 def test_no_space_is_reserved_without_a_size(
-    tmp_path: Path, reserved: list[tuple[int, int]]
+    tmp_path: Path, reserved_space: list[tuple[int, int]]
 ) -> None:
     assert write_and_read(tmp_path / "f", b"x" * 10, 4) == b"x" * 10
-    assert reserved == []
+    assert reserved_space == []
 
 
 def test_a_file_system_that_cannot_reserve_space_still_takes_the_bytes(
@@ -481,7 +467,7 @@ def test_without_fallocate_nothing_is_reserved(monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.mark.parametrize("size", [None, 0, 5 * MIB + 1])
 def test_the_store_reserves_a_blob_s_declared_size(
-    tmp_path: Path, size: int | None, reserved: list[tuple[int, int]]
+    tmp_path: Path, size: int | None, reserved_space: list[tuple[int, int]]
 ) -> None:
     store = LocalBlobStore(tmp_path)
     data = os.urandom(size or 0)
@@ -490,4 +476,4 @@ def test_the_store_reserves_a_blob_s_declared_size(
     digest = hashlib.sha256(data).hexdigest()
     writer.commit(digest)
     assert store.path_of(digest).read_bytes() == data
-    assert reserved == ([(0, size)] if size else [])
+    assert reserved_space == ([(0, size)] if size else [])

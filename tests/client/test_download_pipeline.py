@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 import cairn
-from cairn import _filewriter
 from cairn._filewriter import FileWriter
 from cairn.client import _download, _hasher
 from cairn.client._cache import BlobCache
@@ -327,16 +326,9 @@ def test_downloads_fill_and_use_the_cache_with_copies(
 
 
 def test_a_download_reserves_the_space_of_the_bytes_still_to_come(
-    api: cairn.Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    api: cairn.Api, tmp_path: Path, reserved_space: list[tuple[int, int]]
 ) -> None:
-    calls: list[tuple[int, int]] = []
-    real = _filewriter.reserve_space
-
-    def spying(fd: int, offset: int, length: int) -> None:
-        calls.append((offset, length))
-        real(fd, offset, length)
-
-    monkeypatch.setattr(_filewriter, "reserve_space", spying)
+    calls = reserved_space
     data = os.urandom(3 * MIB + 17)
     api.create_team("team")
     art = cairn.Artifact("big", type="model")
