@@ -15,9 +15,11 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 SYNCING_THREADS = 8
+# The most space a FileWriter sets aside past the bytes written so far (see ``reserve``).
+RESERVE_AHEAD = 64 << 20
 # "append" opens at the end rather than with O_APPEND, which splice() refuses.
 _OPEN_FLAGS = {
     "new": os.O_CREAT | os.O_EXCL,
@@ -40,9 +42,13 @@ class FileWriter:
     writing it. ``finish()`` waits for it and raises its error (which the final ``fsync``
     might no longer report).
 
-    With ``reserve``, the bytes still to come, where that is known, the file system sets
-    their space aside at once (``fallocate``, the file's size unchanged), so that writes do
-    not allocate it page by page: on ext4 a quarter less kernel time per byte written.
+    With ``reserve``, the bytes expected (where that is known), the file system sets their
+    space aside ahead of the writes (``fallocate``, the file's size unchanged), so that
+    writes do not allocate it page by page (on ext4, 1 GiB written took 0.20-0.25 instead of
+    0.29-0.35 s of kernel time). Space is only ever reserved after bytes have been written,
+    at most RESERVE_AHEAD past them and never past the expected end: a sender that declares
+    a terabyte and sends nothing sets nothing aside, and an interrupted download leaves at
+    most RESERVE_AHEAD allocated past its end.
     """
 
     def __init__(
@@ -58,8 +64,9 @@ class FileWriter:
         access = os.O_RDWR if readable else os.O_WRONLY
         self.fd = os.open(path, _OPEN_FLAGS[how] | access | getattr(os, "O_CLOEXEC", 0), mode)
         start = os.lseek(self.fd, 0, os.SEEK_END) if how == "append" else 0
-        if reserve > 0:
-            reserve_space(self.fd, start, reserve)
+        self._reserved_to = start  # space is set aside up to this offset
+        self._expected_end = start + max(reserve, 0)
+        self._start = start
         self._sync_every = sync_every
         self._next_sync = sync_every
         self._written = 0
@@ -105,6 +112,8 @@ class FileWriter:
         """Count ``n`` more bytes written; start a background sync when ``sync_every`` more
         have been written since the last one started (none while one runs)."""
         self._written += n
+        if self._start + self._written >= self._reserved_to:
+            self._reserve_ahead()
         if not self._sync_every or self._written < self._next_sync:
             return
         if self._syncing is not None:
@@ -113,6 +122,14 @@ class FileWriter:
             self._wait_for_sync()
         self._next_sync = self._written + self._sync_every
         self._syncing = _syncing_threads().submit(_sync_data, self.fd)
+
+    def _reserve_ahead(self) -> None:
+        """Set aside the space of the next RESERVE_AHEAD expected bytes past those written."""
+        end = self._start + self._written
+        length = min(RESERVE_AHEAD, self._expected_end - end)
+        if length > 0:
+            reserve_space(self.fd, end, length)
+            self._reserved_to = end + length
 
     def _wait_for_sync(self) -> None:
         """Wait for the background sync, if one ran; its error is raised here."""
@@ -134,18 +151,25 @@ def _fallocate() -> Callable[[int, int, int, int], int] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        call = ctypes.CDLL(None, use_errno=True).fallocate
-    except (OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    # the 64-bit offsets declared below: fallocate64, or fallocate where off_t is 64-bit
+    call = getattr(libc, "fallocate64", None)
+    if call is None and ctypes.sizeof(ctypes.c_long) == 8:
+        call = getattr(libc, "fallocate", None)
+    if call is None:
         return None
     call.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
     call.restype = ctypes.c_int
-    return call
+    return cast("Callable[[int, int, int, int], int]", call)
 
 
 def reserve_space(fd: int, offset: int, length: int) -> None:
     """Ask the file system to allocate ``length`` bytes of ``fd`` from ``offset``, keeping
     the file's size. Only a hint: where it cannot (another system, a file system without
-    it, a full disk), nothing happens, and the writes themselves allocate or fail."""
+    it), nothing happens, and the writes themselves allocate; on a disk that fills up, part
+    of the range may stay allocated until the file is removed, and the writes fail."""
     call = _fallocate()
     if call is not None:
         call(fd, FALLOC_FL_KEEP_SIZE, offset, length)

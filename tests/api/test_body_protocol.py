@@ -206,7 +206,9 @@ def test_a_body_arrives_intact_in_buffers_whose_memory_was_not_cleared(
 def test_an_unzeroed_buffer_is_a_writable_bytearray_of_the_size_asked(
     monkeypatch: pytest.MonkeyPatch, cpython: bool
 ) -> None:
-    if not cpython:
+    if cpython:
+        assert rawbody._bytearray_from_c() is not None
+    else:
         monkeypatch.setattr(rawbody, "_bytearray_from_c", lambda: None)
     for size in (1, 4096, 1 << 20):
         view = unzeroed_buffer(size)

@@ -401,24 +401,26 @@ def allocated(path: Path) -> int:
     return os.stat(path).st_blocks * 512
 
 
-def test_reserved_space_is_allocated_at_once_and_the_size_stays_what_was_written(
+def test_space_is_set_aside_once_bytes_arrive_and_the_size_stays_what_was_written(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "f"
     out = FileWriter(path, reserve=3 * MIB)
     try:
-        assert os.stat(path).st_size == 0
+        assert allocated(path) == 0, "space was set aside before any byte was written"
+        out.write(b"x" * 4096)
+        assert os.stat(path).st_size == 4096
         assert allocated(path) >= 3 * MIB
-        data = os.urandom(MIB + 7)  # fewer bytes than reserved: the size is what was written
-        out.write(data)
+        rest = os.urandom(MIB + 7)  # fewer bytes than expected: the size is what was written
+        out.write(rest)
         out.finish()
     finally:
         out.close()
-    assert path.read_bytes() == data
+    assert path.read_bytes() == b"x" * 4096 + rest
 
 
 @pytest.mark.parametrize("how", ["new", "replace", "append"])
-def test_space_is_reserved_from_where_the_writes_start(
+def test_space_is_reserved_past_the_bytes_written_up_to_the_expected_end(
     tmp_path: Path, how: Literal["new", "replace", "append"], reserved_space: list[tuple[int, int]]
 ) -> None:
     path = tmp_path / "f"
@@ -427,7 +429,26 @@ def test_space_is_reserved_from_where_the_writes_start(
         path.write_bytes(b"old bytes" if how == "replace" else kept)
     data = os.urandom(2 * MIB + 1)
     assert write_and_read(path, data, MIB, how=how, reserve=len(data)) == kept + data
-    assert reserved_space == [(len(kept), len(data))]
+    assert reserved_space == [(len(kept) + MIB, MIB + 1)]
+
+
+def test_at_most_reserve_ahead_is_set_aside_past_the_bytes_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reserved_space: list[tuple[int, int]]
+) -> None:
+    monkeypatch.setattr(_filewriter, "RESERVE_AHEAD", 2 * MIB)
+    data = os.urandom(5 * MIB)
+    declared = 1 << 40  # a sender may declare a terabyte and send far less
+    assert write_and_read(tmp_path / "f", data, MIB, reserve=declared) == data
+    assert reserved_space == [(MIB, 2 * MIB), (3 * MIB, 2 * MIB), (5 * MIB, 2 * MIB)]
+    assert allocated(tmp_path / "f") <= 7 * MIB + 65_536
+
+
+def test_a_file_written_whole_in_one_write_reserves_nothing(
+    tmp_path: Path, reserved_space: list[tuple[int, int]]
+) -> None:
+    data = os.urandom(MIB)
+    assert write_and_read(tmp_path / "f", data, MIB, reserve=len(data)) == data
+    assert reserved_space == []
 
 
 def test_no_space_is_reserved_without_a_size(
@@ -455,8 +476,12 @@ def test_without_fallocate_nothing_is_reserved(monkeypatch: pytest.MonkeyPatch) 
     try:
         assert _filewriter._fallocate() is None
         read_end, write_end = os.pipe()
-        try:  # a descriptor fallocate would refuse: nothing is called at all
+        calls: list[int] = []
+        monkeypatch.setattr(ctypes, "CDLL", lambda *a, **k: calls.append(1))
+        try:  # nothing is looked up or called at all
             _filewriter.reserve_space(write_end, 0, MIB)
+            assert _filewriter._fallocate() is None
+            assert calls == []
         finally:
             os.close(read_end)
             os.close(write_end)
@@ -472,8 +497,9 @@ def test_the_store_reserves_a_blob_s_declared_size(
     store = LocalBlobStore(tmp_path)
     data = os.urandom(size or 0)
     writer = store.begin(size)
-    writer.write(data)
+    for start in range(0, len(data), MIB):
+        writer.write(data[start : start + MIB])
     digest = hashlib.sha256(data).hexdigest()
     writer.commit(digest)
     assert store.path_of(digest).read_bytes() == data
-    assert reserved_space == ([(0, size)] if size else [])
+    assert reserved_space == ([(MIB, size - MIB)] if size else [])

@@ -214,7 +214,9 @@ async def upload_batch(request: Request, caller: Caller, state: State) -> JSONRe
 
 async def _pieces(request: Request) -> AsyncIterator[memoryview]:
     """A blob stream's body in pieces the receiver may keep: each received into a buffer of
-    its own (STREAM_PIECE), or as the server's HTTP parser handed it over."""
+    its own (STREAM_PIECE), or as the server's HTTP parser handed it over. A buffer's memory
+    is not cleared first (unzeroed_buffer): only the received slice of it is handed on, and
+    nothing may reach past it (``piece.obj`` would)."""
     reader = body_reader(request.scope)
     if reader is None:
         async for chunk in request.stream():

@@ -50,12 +50,13 @@ def unzeroed_buffer(size: int) -> memoryview:
 def _bytearray_from_c() -> Callable[[None, int], bytearray] | None:
     """CPython's ``PyByteArray_FromStringAndSize``, which leaves the bytes as they are when
     given no source; None on another Python."""
+    # A function object of its own: setting types on ctypes.pythonapi's cached one would
+    # change them for every other user of it in the process.
+    prototype = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_ssize_t)
     try:
-        make = ctypes.pythonapi.PyByteArray_FromStringAndSize
+        make = prototype(("PyByteArray_FromStringAndSize", ctypes.pythonapi))
     except (AttributeError, ValueError):
         return None
-    make.restype = ctypes.py_object
-    make.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t]
     return make
 
 
