@@ -437,7 +437,9 @@ def test_at_most_reserve_ahead_is_set_aside_past_the_bytes_written(
 ) -> None:
     monkeypatch.setattr(_filewriter, "RESERVE_AHEAD", 2 * MIB)
     data = os.urandom(5 * MIB)
-    declared = 1 << 40  # a sender may declare a terabyte and send far less
+    # A sender may declare up to the file cap (1 TiB) and send far less; the test declares
+    # 256 MiB, so that a writer reserving it all up front fails here without filling the disk.
+    declared = 256 * MIB
     assert write_and_read(tmp_path / "f", data, MIB, reserve=declared) == data
     assert reserved_space == [(MIB, 2 * MIB), (3 * MIB, 2 * MIB), (5 * MIB, 2 * MIB)]
     assert allocated(tmp_path / "f") <= 7 * MIB + 65_536
