@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Literal, cast
 
 SYNCING_THREADS = 8
-# The most space a FileWriter sets aside past the bytes written so far (see ``reserve``).
+# The most space a FileWriter sets aside past the bytes written so far (see ``reserve``);
+# it never sets aside more than it has written, so a sender's bytes bound what it reserves.
 RESERVE_AHEAD = 64 << 20
 # "append" opens at the end rather than with O_APPEND, which splice() refuses.
 _OPEN_FLAGS = {
@@ -45,10 +46,10 @@ class FileWriter:
     With ``reserve``, the bytes expected (where that is known), the file system sets their
     space aside ahead of the writes (``fallocate``, the file's size unchanged), so that
     writes do not allocate it page by page (on ext4, 1 GiB written took 0.20-0.25 instead of
-    0.29-0.35 s of kernel time). Space is only ever reserved after bytes have been written,
-    at most RESERVE_AHEAD past them and never past the expected end: a sender that declares
-    a terabyte and sends nothing sets nothing aside, and an interrupted download leaves at
-    most RESERVE_AHEAD allocated past its end.
+    0.29-0.35 s of kernel time). Space is only ever reserved past bytes already written, at
+    most as many as were written and at most RESERVE_AHEAD, never past the expected end: a
+    sender that declares a terabyte and sends a little sets aside at most as much again, and
+    an interrupted download leaves at most RESERVE_AHEAD allocated past its end.
     """
 
     def __init__(
@@ -124,9 +125,10 @@ class FileWriter:
         self._syncing = _syncing_threads().submit(_sync_data, self.fd)
 
     def _reserve_ahead(self) -> None:
-        """Set aside the space of the next RESERVE_AHEAD expected bytes past those written."""
+        """Set aside the space of the next expected bytes past those written: as many as
+        were written so far (the window doubles), at most RESERVE_AHEAD."""
         end = self._start + self._written
-        length = min(RESERVE_AHEAD, self._expected_end - end)
+        length = min(RESERVE_AHEAD, self._written, self._expected_end - end)
         if length > 0:
             reserve_space(self.fd, end, length)
             self._reserved_to = end + length
