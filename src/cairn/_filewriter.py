@@ -113,8 +113,10 @@ class FileWriter:
         """Count ``n`` more bytes written; start a background sync when ``sync_every`` more
         have been written since the last one started (none while one runs)."""
         self._written += n
-        if self._start + self._written >= self._reserved_to:
-            self._reserve_ahead()
+        # nothing more to set aside once space reaches the expected end (or none is expected)
+        end = self._start + self._written
+        if self._reserved_to < self._expected_end and end >= self._reserved_to:
+            self._reserve_ahead(end)
         if not self._sync_every or self._written < self._next_sync:
             return
         if self._syncing is not None:
@@ -124,10 +126,9 @@ class FileWriter:
         self._next_sync = self._written + self._sync_every
         self._syncing = _syncing_threads().submit(_sync_data, self.fd)
 
-    def _reserve_ahead(self) -> None:
-        """Set aside the space of the next expected bytes past those written: as many as
-        were written so far (the window doubles), at most RESERVE_AHEAD."""
-        end = self._start + self._written
+    def _reserve_ahead(self, end: int) -> None:
+        """Set aside the space of the next expected bytes past those written (up to
+        ``end``): as many as were written so far (the window doubles), at most RESERVE_AHEAD."""
         length = min(RESERVE_AHEAD, self._written, self._expected_end - end)
         if length > 0:
             reserve_space(self.fd, end, length)

@@ -43,7 +43,7 @@ class BlobStore(Protocol):
 
     def begin(self, size: int | None = None) -> BlobWriter:
         """Start writing a new temporary object of ``size`` bytes, when known (a local
-        store sets their space aside at once)."""
+        store sets their space aside as the bytes arrive)."""
 
     def exists(self, sha256: str) -> bool:
         """Whether a blob is stored under `sha256`."""

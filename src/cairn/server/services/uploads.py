@@ -139,7 +139,7 @@ class BlobSink:
             raise ValidationError(
                 f"content does not match its digest: declared {self.sha256}, got {actual}"
             )
-        writer = self._writer if self._writer is not None else self._store.begin(self.expected_size)
+        writer = self.open()  # a file with no bytes fed has none yet
         self._writer = None
         self._done = True
         try:
