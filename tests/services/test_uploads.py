@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -118,4 +119,77 @@ def test_a_sink_begins_its_temporary_object_with_the_declared_size(
     upload.feed([memoryview(data)])
     assert upload.finish() == md5(data)
     assert store.begun == [len(data)]
+    assert b"".join(store.read(sha(data))) == data
+
+
+class _MeetingStore(LocalBlobStore):
+    """A local store whose commits each wait until ``parties`` commits are under way at once."""
+
+    barrier: threading.Barrier
+
+    def begin(self, size: int | None = None) -> LocalWriter:
+        writer = super().begin(size)
+        commit = writer.commit
+
+        def meeting(sha256: str) -> None:
+            self.barrier.wait()  # breaks (BrokenBarrierError) unless the others come too
+            commit(sha256)
+
+        writer.commit = meeting  # type: ignore[method-assign]
+        return writer
+
+
+def test_the_verified_files_of_a_group_are_committed_side_by_side(tmp_path: Path) -> None:
+    store = _MeetingStore(tmp_path)
+    files = [os.urandom(1000 + n) for n in range(4)]
+    store.barrier = threading.Barrier(len(files), timeout=10)
+    group = [(sink(store, f), [memoryview(f)]) for f in files]
+    assert uploads.store_all(group) == ([md5(f) for f in files], None)
+    assert all(b"".join(store.read(sha(f))) == f for f in files)
+    assert list(store.staging.iterdir()) == []
+
+
+class _FailingStore(LocalBlobStore):
+    """A local store whose commit of one digest fails as a full disk would."""
+
+    failing: str
+
+    def begin(self, size: int | None = None) -> LocalWriter:
+        writer = super().begin(size)
+        commit = writer.commit
+
+        def failing(sha256: str) -> None:
+            if sha256 == self.failing:
+                raise OSError(28, "No space left on device")
+            commit(sha256)
+
+        writer.commit = failing  # type: ignore[method-assign]
+        return writer
+
+
+def test_a_failed_commit_reports_the_files_stored_before_it_and_its_error(
+    tmp_path: Path,
+) -> None:
+    store = _FailingStore(tmp_path)
+    files = [os.urandom(2000) for _ in range(3)]
+    store.failing = sha(files[1])
+    group = [(sink(store, f), [memoryview(f)]) for f in files]
+    stored, error = uploads.store_all(group)
+    assert stored == [md5(files[0])]
+    assert isinstance(error, OSError)
+    assert "No space left" in str(error)
+    assert store.exists(sha(files[0]))
+    assert not store.exists(sha(files[1]))
+    assert list(store.staging.iterdir()) == [], "the failed file's temporary object is gone"
+
+
+def test_a_sink_commits_only_once_verified(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    data = os.urandom(100)
+    upload = sink(store, data)
+    upload.feed([memoryview(data)])
+    with pytest.raises(RuntimeError, match="not verified"):
+        upload.commit()
+    upload.verify()
+    assert upload.commit() == md5(data)
     assert b"".join(store.read(sha(data))) == data

@@ -6,7 +6,7 @@ import functools
 import hashlib
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,10 @@ MAX_DIGESTS_PER_CHECK = 10_000
 # Below this many bytes per feed() both digests run on the calling thread: handing one to
 # another thread costs more than it saves (and small files arrive many at a time anyway).
 PARALLEL_DIGESTS_FROM = 2 << 20
+# The most commits of verified files run at once (a group is at most as many files as md5
+# has lanes; several groups finish at a time): each mostly waits on fsyncs, and on a 2-core
+# VM 1,000 files of 1 MiB uploaded ~7% faster than one commit after another.
+COMMITTING_THREADS = 16
 
 
 def check_size(size: int, max_bytes: int) -> None:
@@ -66,6 +70,7 @@ class BlobSink:
         self._md5: _md5.Md5 = md5 if md5 is not None else hashlib.md5(usedforsecurity=False)
         self._writer: BlobWriter | None = None
         self._done = False
+        self._verified = False
 
     @property
     def sha256(self) -> str:
@@ -124,6 +129,12 @@ class BlobSink:
 
     def finish(self) -> str:
         """Verify size and digest, then move the bytes into place; returns the md5 (hex)."""
+        self.verify()
+        return self.commit()
+
+    def verify(self) -> None:
+        """Check the bytes received against the declared size and digest; on a mismatch the
+        upload is aborted and a ValidationError raised."""
         if self.received != self.expected_size:
             self.abort()
             raise ValidationError(
@@ -139,6 +150,12 @@ class BlobSink:
             raise ValidationError(
                 f"content does not match its digest: declared {self.sha256}, got {actual}"
             )
+        self._verified = True
+
+    def commit(self) -> str:
+        """Move verified bytes into place (durably); returns the md5 (hex)."""
+        if not self._verified:
+            raise RuntimeError("this upload is not verified")
         writer = self.open()  # a file with no bytes fed has none yet
         self._writer = None
         self._done = True
@@ -160,26 +177,60 @@ class BlobSink:
 def store_all(
     files: Sequence[tuple[BlobSink, Sequence[Chunk]]],
 ) -> tuple[list[str], Exception | None]:
-    """Feed each sink its last chunks and finish it (BlobSink.finish), in order, their md5s
-    first taken side by side (cairn._md5.update_many); the md5 of each file stored, and the
-    error that stopped the others (they are aborted), if one did."""
-    stored: list[str] = []
+    """Feed each sink its last chunks and verify it, in order, their md5s first taken side by
+    side (cairn._md5.update_many), then commit the verified ones side by side (each commit
+    waits on the disk: fsyncs of the file and its folder); the md5 of each file stored, in
+    order up to the first that failed, and the error that stopped the others (they are
+    aborted), if one did. A file after a failed commit may still have been stored: it is
+    not reported, and the garbage collector removes it unless it is sent again."""
+    verified: list[BlobSink] = []
+    error: Exception | None = None
     try:
         _md5.update_many([(sink._md5, rest) for sink, rest in files])
         for sink, rest in files:
             if rest:
                 sink.feed(rest, md5_taken=True)
-            stored.append(sink.finish())
+            sink.verify()
+            verified.append(sink)
     except Exception as exc:
-        for sink, _ in files[len(stored) :]:
+        for sink, _ in files[len(verified) :]:
             sink.abort()
-        return stored, exc
-    return stored, None
+        error = exc
+    stored: list[str] = []
+    for done in _committed(verified):
+        if isinstance(done, Exception):
+            return stored, done
+        stored.append(done)
+    return stored, error
+
+
+def _committed(sinks: Sequence[BlobSink]) -> list[str | Exception]:
+    """Each sink's commit() result (or the error it raised), in order, the commits run side
+    by side on the committing threads; returns once every one has ended."""
+    if len(sinks) == 1:
+        return [_outcome(sinks[0].commit)]
+    jobs = [_committing_pool().submit(_outcome, sink.commit) for sink in sinks]
+    return [job.result() for job in jobs]
+
+
+def _outcome(call: Callable[[], str]) -> str | Exception:
+    """What ``call`` returns, or the error it raises."""
+    try:
+        return call()
+    except Exception as exc:
+        return exc
 
 
 def _update(digest: Hash | _md5.Md5, chunks: Sequence[Chunk]) -> None:
     for chunk in chunks:
         digest.update(chunk)
+
+
+@functools.cache
+def _committing_pool() -> ThreadPoolExecutor:
+    """Threads that commit the verified files of a group side by side: their own, as the
+    group waits for them on an upload thread and each commit waits for a background sync."""
+    return ThreadPoolExecutor(COMMITTING_THREADS, thread_name_prefix="cairn-commit")
 
 
 @functools.cache
