@@ -21,6 +21,10 @@ SYNCING_THREADS = 8
 # The most space a FileWriter sets aside past the bytes written so far (see ``reserve``);
 # it never sets aside more than it has written, so a sender's bytes bound what it reserves.
 RESERVE_AHEAD = 64 << 20
+# Files expected to be smaller set nothing aside: written in a write or two, they are
+# allocated in one piece at writeback anyway, and the call costs more than it saves (on a
+# 2-core VM, 1,000 files of 1 MiB downloaded ~6% faster without it).
+RESERVE_FROM = 2 << 20
 # "append" opens at the end rather than with O_APPEND, which splice() refuses.
 _OPEN_FLAGS = {
     "new": os.O_CREAT | os.O_EXCL,
@@ -49,7 +53,8 @@ class FileWriter:
     0.29-0.35 s of kernel time). Space is only ever reserved past bytes already written, at
     most as many as were written and at most RESERVE_AHEAD, never past the expected end: a
     sender that declares a terabyte and sends a little sets aside at most as much again, and
-    an interrupted download leaves at most RESERVE_AHEAD allocated past its end.
+    an interrupted download leaves at most RESERVE_AHEAD allocated past its end. Under
+    RESERVE_FROM expected bytes, nothing is reserved.
     """
 
     def __init__(
@@ -66,7 +71,7 @@ class FileWriter:
         self.fd = os.open(path, _OPEN_FLAGS[how] | access | getattr(os, "O_CLOEXEC", 0), mode)
         start = os.lseek(self.fd, 0, os.SEEK_END) if how == "append" else 0
         self._reserved_to = start  # space is set aside up to this offset
-        self._expected_end = start + max(reserve, 0)
+        self._expected_end = start + (reserve if reserve >= RESERVE_FROM else 0)
         self._start = start
         self._sync_every = sync_every
         self._next_sync = sync_every

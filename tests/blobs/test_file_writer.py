@@ -450,8 +450,8 @@ def test_no_more_is_set_aside_than_was_written_nor_than_reserve_ahead(
 def test_a_file_written_whole_in_one_write_reserves_nothing(
     tmp_path: Path, reserved_space: list[tuple[int, int]]
 ) -> None:
-    data = os.urandom(MIB)
-    assert write_and_read(tmp_path / "f", data, MIB, reserve=len(data)) == data
+    data = os.urandom(3 * MIB)
+    assert write_and_read(tmp_path / "f", data, 3 * MIB, reserve=len(data)) == data
     assert reserved_space == []
 
 
@@ -469,9 +469,24 @@ def test_a_file_system_that_cannot_reserve_space_still_takes_the_bytes(
         ctypes.set_errno(errno.EOPNOTSUPP)
         return -1
 
-    monkeypatch.setattr(_filewriter, "_fallocate", lambda: refusing)
-    data = os.urandom(MIB + 3)
+    called: list[int] = []
+
+    def refusing_once_found() -> Callable[[int, int, int, int], int]:
+        called.append(1)
+        return refusing
+
+    monkeypatch.setattr(_filewriter, "_fallocate", refusing_once_found)
+    data = os.urandom(3 * MIB + 3)
     assert write_and_read(tmp_path / "f", data, 65_536, reserve=len(data)) == data
+    assert called, "no space was asked for"
+
+
+def test_a_small_file_reserves_nothing(
+    tmp_path: Path, reserved_space: list[tuple[int, int]]
+) -> None:
+    data = os.urandom(_filewriter.RESERVE_FROM - 1)
+    assert write_and_read(tmp_path / "f", data, MIB // 2, reserve=len(data)) == data
+    assert reserved_space == []
 
 
 def test_without_fallocate_nothing_is_reserved(monkeypatch: pytest.MonkeyPatch) -> None:

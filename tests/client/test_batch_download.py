@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -524,3 +525,40 @@ def honest_for(files: dict[str, bytes]) -> Batch:
         return httpx.Response(200, content=body, headers={"Content-Type": MEDIA_TYPE})
 
     return answer
+
+
+def test_a_small_file_left_partial_by_an_earlier_run_resumes_alone(tmp_path: Path) -> None:
+    server = Server(FILES, lambda r, d: honest(server)(r, d))
+    root = tmp_path / "root"
+    left = FILES["dir/b.bin"]
+    (root / PARTIAL_DIR).mkdir(parents=True)
+    (root / PARTIAL_DIR / sha256(left)).write_bytes(left[:1000])
+    assert tree(server.download(root, cache=False)) == FILES
+    assert server.batches == [[sha256(b"alpha"), sha256(b"")]]
+    assert sorted(server.gets) == sorted([sha256(left), sha256(FILES["big.bin"])])
+    assert not (root / PARTIAL_DIR).exists()
+
+
+def test_the_partial_folder_is_made_when_missing_not_once_per_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {f"f{i}.bin": os.urandom(100 + i) for i in range(40)}
+    root = tmp_path / "root"
+
+    def answer(request: httpx.Request, digests: list[str]) -> httpx.Response:
+        # another download into the same folder ended meanwhile and removed it
+        shutil.rmtree(root / PARTIAL_DIR, ignore_errors=True)
+        return honest(server)(request, digests)
+
+    server = Server(files, answer)
+    made: list[Path] = []
+    real_mkdir = Path.mkdir
+
+    def making(self: Path, *args: Any, **named: Any) -> None:
+        made.append(self)
+        real_mkdir(self, *args, **named)
+
+    monkeypatch.setattr(Path, "mkdir", making)
+    assert tree(server.download(root, cache=False)) == files
+    assert len(server.batches) == 1
+    assert made.count(root.resolve() / PARTIAL_DIR) == 1
