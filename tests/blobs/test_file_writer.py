@@ -481,6 +481,28 @@ def test_a_file_system_that_cannot_reserve_space_still_takes_the_bytes(
     assert called, "no space was asked for"
 
 
+def test_a_file_of_reserve_from_bytes_reserves(
+    tmp_path: Path, reserved_space: list[tuple[int, int]]
+) -> None:
+    data = os.urandom(_filewriter.RESERVE_FROM)
+    assert write_and_read(tmp_path / "f", data, MIB // 2, reserve=len(data)) == data
+    assert reserved_space
+
+
+@pytest.mark.parametrize("how", ["new", "replace", "append"])
+def test_a_symbolic_link_at_the_path_is_refused_not_written_through(
+    tmp_path: Path, how: Literal["new", "replace", "append"]
+) -> None:
+    target = tmp_path / "elsewhere"
+    target.write_bytes(b"keep me")
+    link = tmp_path / "f"
+    link.symlink_to(target)
+    with pytest.raises(OSError, match=r"File exists|Too many levels of symbolic links"):
+        FileWriter(link, how=how)
+    assert target.read_bytes() == b"keep me"
+    assert link.is_symlink()
+
+
 def test_a_small_file_reserves_nothing(
     tmp_path: Path, reserved_space: list[tuple[int, int]]
 ) -> None:

@@ -544,6 +544,7 @@ def test_the_partial_folder_is_made_when_missing_not_once_per_file(
 ) -> None:
     files = {f"f{i}.bin": os.urandom(100 + i) for i in range(40)}
     root = tmp_path / "root"
+    (root / PARTIAL_DIR).mkdir(parents=True)  # as another download into the folder left it
 
     def answer(request: httpx.Request, digests: list[str]) -> httpx.Response:
         # another download into the same folder ended meanwhile and removed it
@@ -562,3 +563,19 @@ def test_the_partial_folder_is_made_when_missing_not_once_per_file(
     assert tree(server.download(root, cache=False)) == files
     assert len(server.batches) == 1
     assert made.count(root.resolve() / PARTIAL_DIR) == 1
+
+
+def test_a_symbolic_link_left_as_a_partial_file_is_removed_not_written_through(
+    tmp_path: Path,
+) -> None:
+    server = Server(FILES, lambda r, d: honest(server)(r, d))
+    root = tmp_path / "root"
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"not yours")
+    (root / PARTIAL_DIR).mkdir(parents=True)
+    for data in (FILES["big.bin"], FILES["dir/b.bin"]):  # fetched alone, and batched
+        (root / PARTIAL_DIR / sha256(data)).symlink_to(outside)
+    assert tree(server.download(root, cache=False)) == FILES
+    assert outside.read_bytes() == b"not yours"
+    assert not (root / "big.bin").is_symlink()
+    assert not (root / "dir" / "b.bin").is_symlink()

@@ -125,6 +125,17 @@ def _holds(path: Path, sha256: str, size: int) -> bool:
     return hash_file(path) == (sha256, size)
 
 
+def _drop_unless_regular(path: Path) -> None:
+    """Remove whatever ``path`` names (a link itself, not its target) unless it is a regular
+    file or nothing."""
+    try:
+        found = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(found.st_mode):
+        remove(path)
+
+
 def batches(blobs: Sequence[_Blob]) -> tuple[list[_Blob], list[list[_Blob]]]:
     """The blobs fetched alone (largest first: they take longest) and those fetched in
     batches, grouped in manifest order."""
@@ -206,7 +217,7 @@ class _Fetcher:
         try:
             with os.scandir(self.base / PARTIAL_DIR) as entries:
                 self.left = frozenset(e.name for e in entries if e.is_file(follow_symlinks=False))
-        except OSError:  # none yet (or not a folder: _partials() says so when it is needed)
+        except OSError:  # none yet, or not a folder (saving a file then fails, saying so)
             self.left = frozenset()
 
     def fetch(self, blob: _Blob) -> None:
@@ -285,9 +296,11 @@ class _Fetcher:
         (one system call fewer per file than making it first)."""
         path = self.base / PARTIAL_DIR / name
         try:
-            return path, FileWriter(path, mode=0o666, reserve=size)
+            out = FileWriter(path, mode=0o666, reserve=size)
         except FileNotFoundError:
-            return path, FileWriter(self._partials() / name, mode=0o666, reserve=size)
+            self._partials()
+            out = FileWriter(path, mode=0o666, reserve=size)
+        return path, out
 
     def _partials(self) -> Path:
         # made again each time: another download into the same folder removes it when it ends
@@ -345,7 +358,10 @@ class _Fetcher:
         return True
 
     def _receive(self, blob: _Blob, partial: Path) -> None:
-        """Download to ``partial``, resuming what it holds; retry once from zero if it was bad."""
+        """Download to ``partial``, resuming what it holds; retry once from zero if it was bad.
+        Anything there but a regular file (a symbolic link, say: the download would write
+        through it) is removed first."""
+        _drop_unless_regular(partial)
         resumed = partial.is_file() and partial.stat().st_size > 0
         if self._attempt(blob, partial):
             return
