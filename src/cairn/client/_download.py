@@ -125,15 +125,17 @@ def _holds(path: Path, sha256: str, size: int) -> bool:
     return hash_file(path) == (sha256, size)
 
 
-def _drop_unless_regular(path: Path) -> None:
-    """Remove whatever ``path`` names (a link itself, not its target) unless it is a regular
-    file or nothing."""
+def _size_held(path: Path) -> int:
+    """The size of the regular file at ``path``, 0 where there is none; anything else there
+    (a symbolic link, say: a download would write through it) is removed, not followed."""
     try:
         found = os.lstat(path)
     except FileNotFoundError:
-        return
+        return 0
     if not stat.S_ISREG(found.st_mode):
         remove(path)
+        return 0
+    return found.st_size
 
 
 def batches(blobs: Sequence[_Blob]) -> tuple[list[_Blob], list[list[_Blob]]]:
@@ -358,11 +360,9 @@ class _Fetcher:
         return True
 
     def _receive(self, blob: _Blob, partial: Path) -> None:
-        """Download to ``partial``, resuming what it holds; retry once from zero if it was bad.
-        Anything there but a regular file (a symbolic link, say: the download would write
-        through it) is removed first."""
-        _drop_unless_regular(partial)
-        resumed = partial.is_file() and partial.stat().st_size > 0
+        """Download to ``partial``, resuming what it holds (anything there but a regular file
+        is removed first); retry once from zero if it was bad."""
+        resumed = _size_held(partial) > 0
         if self._attempt(blob, partial):
             return
         remove(partial)
