@@ -14,9 +14,10 @@ import httpx
 import pytest
 
 import cairn
-from cairn.client import _download
+from cairn.client import _download, _download_plan
 from cairn.client._blobstream import MAX_HEADER, MEDIA_TYPE, BlobStreamError, read_stream
-from cairn.client._download import BATCH_DIGESTS, BATCH_FILE_BYTES, PARTIAL_DIR, _Blob, batches
+from cairn.client._download import PARTIAL_DIR
+from cairn.client._download_plan import BATCH_DIGESTS, BATCH_FILE_BYTES, Blob, batches
 from cairn.client._errors import NotFoundError
 from cairn.client._progress import TransferProgress
 from cairn.client._transfer import DigestMismatchError
@@ -183,8 +184,8 @@ def test_the_parser_never_hands_a_record_more_than_its_size() -> None:
 # -- how blobs are grouped ------------------------------------------------------------------
 
 
-def blob(size: int, tag: int = 0) -> _Blob:
-    return _Blob(hashlib.sha256(b"%d-%d" % (size, tag)).hexdigest(), size)
+def blob(size: int, tag: int = 0) -> Blob:
+    return Blob(hashlib.sha256(b"%d-%d" % (size, tag)).hexdigest(), size)
 
 
 def test_large_files_alone_largest_first_small_ones_grouped_in_order() -> None:
@@ -194,7 +195,7 @@ def test_large_files_alone_largest_first_small_ones_grouped_in_order() -> None:
     assert alone == [large[1], large[0]]
     assert [b for g in groups for b in g] == small
     assert len(groups) >= 8, "every transfer worker gets a batch"
-    assert all(sum(b.size for b in g) <= _download.BATCH_BYTES for g in groups)
+    assert all(sum(b.size for b in g) <= _download_plan.BATCH_BYTES for g in groups)
 
 
 def test_a_batch_holds_at_most_the_servers_digest_limit() -> None:
@@ -206,7 +207,7 @@ def test_a_batch_holds_at_most_the_servers_digest_limit() -> None:
 def test_a_batch_is_at_most_batch_bytes() -> None:
     many = [blob(BATCH_FILE_BYTES, i) for i in range(64)]
     _, groups = batches(many)
-    assert all(sum(b.size for b in g) <= _download.BATCH_BYTES for g in groups)
+    assert all(sum(b.size for b in g) <= _download_plan.BATCH_BYTES for g in groups)
     assert sum(len(g) for g in groups) == 64
 
 

@@ -12,14 +12,14 @@ import httpx
 import pytest
 
 import cairn
-from cairn.client import _cache, _download
+from cairn.client import _cache, _download, _download_plan
 from cairn.client._cache import BlobCache, copy_file
 from cairn.client._transfer import hash_file
 from tests import servers
 from tests.client.artifacts_support import MIB, file_gets, record, sha256, tree, write
 from tests.reliability.client import PASSWORD, admin_key
 
-BIG = os.urandom(_download.BATCH_FILE_BYTES + 12_345)  # fetched alone
+BIG = os.urandom(_download_plan.BATCH_FILE_BYTES + 12_345)  # fetched alone
 SHARED = os.urandom(1000)  # saved under two names: copied from one to the other
 SMALL = os.urandom(70_000)
 FILES = {"big.bin": BIG, "a.bin": SHARED, "copy/a.bin": SHARED, "small.bin": SMALL}

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 import cairn
-from cairn.client._download import destination
+from cairn.client._download_plan import destination
 from cairn.client._manifest import check_file_name, check_manifest
 from cairn.client._transfer import UnsafePathError
 from cairn.client.cli import cli

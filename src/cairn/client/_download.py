@@ -6,7 +6,6 @@ import contextlib
 import functools
 import hashlib
 import json
-import math
 import os
 import stat
 import threading
@@ -20,18 +19,17 @@ import httpx
 
 from cairn._filewriter import FileWriter
 from cairn._partial import PARTIAL_DIR as PARTIAL_DIR  # tests import it from here
-from cairn._partial import is_partial_dir
 from cairn.client._blobstream import MEDIA_TYPE, BlobStreamError, Piece, read_stream
 from cairn.client._cache import BlobCache, copy_file, remove
-from cairn.client._errors import CairnError, ValidationError
+from cairn.client._download_plan import Blob, batches, inside, plan
+from cairn.client._errors import CairnError
 from cairn.client._hasher import BackgroundHasher, InlineHasher, hasher_for
-from cairn.client._manifest import FileEntry, check_manifest, check_sha256
+from cairn.client._manifest import FileEntry
 from cairn.client._network import body_left_in_socket, raw_body
 from cairn.client._progress import TransferProgress
 from cairn.client._receiving import Taking, receive_into_ring, refilled, splice_into_file
 from cairn.client._session import Session
 from cairn.client._transfer import (
-    TRANSFER_WORKERS,
     DigestMismatchError,
     UnsafePathError,
     check_stop,
@@ -39,78 +37,6 @@ from cairn.client._transfer import (
     run_parallel,
     send,
 )
-
-# Files up to BATCH_FILE_BYTES come many to a request: a request costs the server and this
-# client several milliseconds, as much as moving a few MiB. Larger ones come alone,
-# resumable and hashed off the receiving thread. A batch holds at most BATCH_DIGESTS files
-# and about a TRANSFER_WORKERS-th of the small files' bytes, so every worker gets one,
-# within [BATCH_MIN_BYTES, BATCH_BYTES].
-BATCH_FILE_BYTES = 8 << 20
-BATCH_DIGESTS = 1000
-BATCH_BYTES = 32 << 20
-BATCH_MIN_BYTES = 4 << 20
-_WINDOWS_DEVICES = frozenset(
-    {"CON", "PRN", "AUX", "NUL", *(f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10))}
-)
-
-
-@dataclass
-class _Blob:
-    """One distinct content of a manifest and every file name it is saved under."""
-
-    sha256: str
-    size: int
-    names: list[str] = field(default_factory=list)
-    targets: list[Path] = field(default_factory=list)
-
-
-def _inside(base: Path, target: Path, name: str, resolved: dict[Path, Path] | None = None) -> Path:
-    """``target`` when it (after resolving its folder's links) stays inside ``base``; each
-    folder is resolved once for a given ``resolved`` memo."""
-    folder = target.parent
-    real = None if resolved is None else resolved.get(folder)
-    if real is None:
-        real = folder.resolve()
-        if resolved is not None:
-            resolved[folder] = real
-    if not (real / target.name).is_relative_to(base):
-        raise UnsafePathError(f"refusing to write {name!r}: it resolves outside {base}")
-    return target
-
-
-def destination(base: Path, name: str, resolved: dict[Path, Path] | None = None) -> Path:
-    """Where manifest file ``name`` goes under ``base`` (resolved); refuses any way out.
-    ``resolved`` memoizes folders resolved already (a manifest's files share a few)."""
-    parts = name.split("/")
-    if os.name == "nt" and (
-        ":" in name
-        or any(p.endswith((".", " ")) or p.split(".")[0].upper() in _WINDOWS_DEVICES for p in parts)
-    ):
-        raise UnsafePathError(f"refusing to write {name!r}: not a safe Windows file name")
-    if is_partial_dir(parts[0]):
-        raise UnsafePathError(f"refusing to write {name!r}: {PARTIAL_DIR} is Cairn's own folder")
-    return _inside(base, base.joinpath(*parts), name, resolved)
-
-
-def _plan(files: Sequence[FileEntry], base: Path) -> list[_Blob]:
-    """Check a whole manifest before anything is written; group its files by content."""
-    try:
-        check_manifest(f.path for f in files)
-        for f in files:
-            check_sha256(f.sha256)
-            if not isinstance(f.size, int) or f.size < 0:
-                raise ValidationError(f"file {f.path!r} has an invalid size")
-    except ValidationError as exc:
-        raise UnsafePathError(f"refusing to download: the manifest is unsafe: {exc}") from exc
-    blobs: dict[str, _Blob] = {}
-    resolved: dict[Path, Path] = {}
-    for f in files:
-        blob = blobs.setdefault(f.sha256, _Blob(f.sha256, f.size))
-        if blob.size != f.size:
-            raise UnsafePathError(f"refusing to download: {f.sha256} is listed with two sizes")
-        blob.names.append(f.path)
-        blob.targets.append(destination(base, f.path, resolved))
-    return list(blobs.values())
 
 
 def _holds(path: Path, sha256: str, size: int) -> bool:
@@ -138,24 +64,6 @@ def _size_held(path: Path) -> int:
     return found.st_size
 
 
-def batches(blobs: Sequence[_Blob]) -> tuple[list[_Blob], list[list[_Blob]]]:
-    """The blobs fetched alone (largest first: they take longest) and those fetched in
-    batches, grouped in manifest order."""
-    alone = sorted((b for b in blobs if b.size > BATCH_FILE_BYTES), key=lambda b: -b.size)
-    small = [b for b in blobs if b.size <= BATCH_FILE_BYTES]
-    share = math.ceil(sum(b.size for b in small) / TRANSFER_WORKERS)
-    limit = min(BATCH_BYTES, max(BATCH_MIN_BYTES, share))
-    groups: list[list[_Blob]] = []
-    grouped = 0
-    for blob in small:
-        if not groups or len(groups[-1]) >= BATCH_DIGESTS or grouped + blob.size > limit:
-            groups.append([])
-            grouped = 0
-        groups[-1].append(blob)
-        grouped += blob.size
-    return alone, groups
-
-
 def download_files(
     session: Session,
     files: Sequence[FileEntry],
@@ -180,7 +88,7 @@ def download_files(
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     base = root.resolve()
-    blobs = _plan(files, base)
+    blobs = plan(files, base)
     total = sum(b.size for b in blobs)
     with TransferProgress(
         "Downloading", total_bytes=total, total_files=len(files), enabled=progress
@@ -222,14 +130,14 @@ class _Fetcher:
         except OSError:  # none yet, or not a folder (saving a file then fails, saying so)
             self.left = frozenset()
 
-    def fetch(self, blob: _Blob) -> None:
+    def fetch(self, blob: Blob) -> None:
         """Make every target of ``blob`` hold its bytes, transferring them at most once."""
         pending = self._still_needed(blob)
         if pending:
             self._fetch_alone(blob, pending)
         self._done(blob)
 
-    def _still_needed(self, blob: _Blob) -> list[Path]:
+    def _still_needed(self, blob: Blob) -> list[Path]:
         """The targets of ``blob`` that need a transfer: none when every one already holds
         its bytes or the cache supplied them (the progress bar then counts them)."""
         pending = [t for t in blob.targets if not _holds(t, blob.sha256, blob.size)]
@@ -238,11 +146,11 @@ class _Fetcher:
             return []
         return [] if self._from_cache(blob, pending) else pending
 
-    def fetch_batch(self, batch_path: str, blobs: Sequence[_Blob]) -> None:
+    def fetch_batch(self, batch_path: str, blobs: Sequence[Blob]) -> None:
         """``fetch`` for many blobs, transferring those still needed in one request (those
         with a partial download left by an earlier run resume alone); whatever the batch
         does not bring is then fetched alone."""
-        wanted: dict[str, tuple[_Blob, list[Path]]] = {}
+        wanted: dict[str, tuple[Blob, list[Path]]] = {}
         for blob in blobs:
             check_stop(self.stop)
             pending = self._still_needed(blob)
@@ -258,7 +166,7 @@ class _Fetcher:
             self._fetch_alone(blob, pending)
             self._done(blob)
 
-    def _receive_batch(self, batch_path: str, wanted: dict[str, tuple[_Blob, list[Path]]]) -> None:
+    def _receive_batch(self, batch_path: str, wanted: dict[str, tuple[Blob, list[Path]]]) -> None:
         """Ask for ``wanted`` as one blob stream, installing each verified record and taking
         it out of ``wanted``; an error answer or a bad stream ends this quietly."""
         body = json.dumps({"sha256": list(wanted)}).encode("ascii")
@@ -288,7 +196,7 @@ class _Fetcher:
             if sink is not None:
                 sink.close()
 
-    def _fetch_alone(self, blob: _Blob, pending: list[Path]) -> None:
+    def _fetch_alone(self, blob: Blob, pending: list[Path]) -> None:
         temporary = self._partials() / blob.sha256
         self._receive(blob, temporary)
         self._place(blob, temporary, pending)
@@ -310,12 +218,12 @@ class _Fetcher:
         partials.mkdir(exist_ok=True)
         return partials
 
-    def _done(self, blob: _Blob) -> None:
+    def _done(self, blob: Blob) -> None:
         for _ in blob.targets:
             self.bar.file_done()
 
     def _place(
-        self, blob: _Blob, temporary: Path, pending: list[Path], *, cache: bool = True
+        self, blob: Blob, temporary: Path, pending: list[Path], *, cache: bool = True
     ) -> None:
         """Install the verified file ``temporary`` at every pending target: copied into the
         cache (with ``cache``) and to all targets but the first, then moved to the first."""
@@ -332,12 +240,12 @@ class _Fetcher:
             raise
         self._install(temporary, pending[0], blob)
 
-    def _install(self, temporary: Path, target: Path, blob: _Blob) -> Path:
+    def _install(self, temporary: Path, target: Path, blob: Blob) -> Path:
         """Rename a verified temporary file to ``target`` (checked again after mkdir)."""
         try:
             if target.parent not in self.made:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                _inside(self.base, target, blob.names[0])
+                inside(self.base, target, blob.names[0])
                 self.made.add(target.parent)
             os.replace(temporary, target)
         except BaseException:
@@ -345,7 +253,7 @@ class _Fetcher:
             raise
         return target
 
-    def _from_cache(self, blob: _Blob, pending: list[Path]) -> bool:
+    def _from_cache(self, blob: Blob, pending: list[Path]) -> bool:
         """Install a copy of a cache entry at ``pending`` once the copy verifies (evicting the
         entry if it does not, for the download to repair); whether there was a good one."""
         cache = self.cache
@@ -359,7 +267,7 @@ class _Fetcher:
         self._place(blob, temporary, pending, cache=False)
         return True
 
-    def _receive(self, blob: _Blob, partial: Path) -> None:
+    def _receive(self, blob: Blob, partial: Path) -> None:
         """Download to ``partial``, resuming what it holds (anything there but a regular file
         is removed first); retry once from zero if it was bad."""
         resumed = _size_held(partial) > 0
@@ -373,7 +281,7 @@ class _Fetcher:
                 f"{blob.sha256} and size {blob.size}; nothing was saved"
             )
 
-    def _attempt(self, blob: _Blob, partial: Path) -> bool:
+    def _attempt(self, blob: Blob, partial: Path) -> bool:
         """Fetch the bytes ``partial`` lacks; whether it then hashes to the blob's digest."""
         digest = hashlib.sha256()
         offset = partial.stat().st_size if partial.is_file() else 0
@@ -447,7 +355,7 @@ class _BatchSink:
     def __init__(
         self,
         fetcher: _Fetcher,
-        wanted: dict[str, tuple[_Blob, list[Path]]],
+        wanted: dict[str, tuple[Blob, list[Path]]],
         *,
         pieces_reused: bool,
     ) -> None:
