@@ -73,3 +73,49 @@ def test_a_folder_made_by_another_upload_meanwhile_is_synced_too(
     path = _commit(store, data)
     assert synced == [store.root, path.parent.parent, path.parent]
     assert path.read_bytes() == data
+
+
+def test_a_folder_found_on_disk_is_synced_before_a_blob_relies_on_it(
+    tmp_path: Path, synced: list[Path]
+) -> None:
+    """Another upload (or a process that died) may have made the folders without syncing them
+    yet: finding them is not enough, their entries are synced before this blob counts as stored."""
+    data = b"found on disk"
+    path = LocalBlobStore(tmp_path / "blobs").path_of(hashlib.sha256(data).hexdigest())
+    path.parent.mkdir(parents=True)
+    store = LocalBlobStore(tmp_path / "blobs")
+    assert _commit(store, data) == path
+    assert synced == [store.root, path.parent.parent, path.parent]
+
+    synced.clear()
+    _commit(store, data)  # synced once by this store: not again
+    assert synced == [path.parent]
+
+
+def test_folders_removed_with_their_last_blob_are_made_and_synced_again(
+    tmp_path: Path, synced: list[Path]
+) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    data = b"deleted, then sent again"
+    path = _commit(store, data)
+    store.delete(hashlib.sha256(data).hexdigest())
+    assert not path.parent.parent.exists()
+
+    synced.clear()
+    assert _commit(store, data).read_bytes() == data
+    assert synced == [store.root, path.parent.parent, path.parent]
+
+
+def test_folders_removed_behind_the_stores_back_are_made_again(
+    tmp_path: Path, synced: list[Path]
+) -> None:
+    """`cairn admin gc` in another process removes the folders this store knew as durable."""
+    store = LocalBlobStore(tmp_path / "blobs")
+    data = b"collected elsewhere"
+    path = _commit(store, data)
+    LocalBlobStore(tmp_path / "blobs").delete(hashlib.sha256(data).hexdigest())
+    assert not path.parent.parent.exists()
+
+    synced.clear()
+    assert _commit(store, data).read_bytes() == data
+    assert synced == [store.root, path.parent.parent, path.parent]

@@ -50,12 +50,13 @@ class LocalWriter:
         os.fsync(self._file.fd)
         self._close()
         for attempt in range(PLACE_ATTEMPTS):
-            _make_folders(final.parent, self._store.root)
+            self._store.make_folders(final.parent)
             try:
                 os.replace(self._path, final)
                 break
             except FileNotFoundError:
                 # delete() removes a shard folder it empties: it may go between the two calls
+                self._store.forget_folders(final)
                 if attempt == PLACE_ATTEMPTS - 1 or not self._path.exists():
                     raise
         _fsync_dir(final.parent)
@@ -68,19 +69,6 @@ class LocalWriter:
         if self._file is not None:
             file, self._file = self._file, None
             file.close()
-
-
-def _make_folders(folder: Path, root: Path) -> None:
-    """Create ``folder`` and its missing parents below ``root``, each made durable in its
-    parent (a blob renamed into a folder whose own entry is lost in a crash is lost too)."""
-    missing: list[Path] = []
-    while folder != root and not folder.is_dir():
-        missing.append(folder)
-        folder = folder.parent
-    for made in reversed(missing):
-        with contextlib.suppress(FileExistsError):  # made by another upload just now
-            made.mkdir()
-        _fsync_dir(made.parent)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -98,6 +86,29 @@ class LocalBlobStore:
         self.root = root
         self.staging = root / STAGING
         self.staging.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Shard folders whose entries this process has seen synced into their parents. A
+        # folder merely found on disk may have been made by another upload whose sync is
+        # still to come (or by a process that died before it): it is synced again here.
+        self._durable: set[str] = set()
+
+    def make_folders(self, folder: Path) -> None:
+        """Create ``folder`` and its missing parents below the root, each made durable in
+        its parent (a blob renamed into a folder whose own entry is lost in a crash is lost
+        too)."""
+        missing: list[Path] = []
+        while folder != self.root and str(folder) not in self._durable:
+            missing.append(folder)
+            folder = folder.parent
+        for made in reversed(missing):
+            with contextlib.suppress(FileExistsError):  # made by another upload
+                made.mkdir()
+            _fsync_dir(made.parent)
+            self._durable.add(str(made))
+
+    def forget_folders(self, path: Path) -> None:
+        """Stop counting the shard folders of ``path`` as durable: they are being removed."""
+        self._durable.discard(str(path.parent))
+        self._durable.discard(str(path.parent.parent))
 
     def path_of(self, sha256: str) -> Path:
         """The file of a blob; the digest is validated by blob_key()."""
@@ -154,6 +165,7 @@ class LocalBlobStore:
         """Remove the blob, then its shard folders (ab/cd/, ab/) if that emptied them."""
         path = self.path_of(sha256)
         path.unlink(missing_ok=True)
+        self.forget_folders(path)
         for folder in (path.parent, path.parent.parent):
             try:
                 folder.rmdir()
