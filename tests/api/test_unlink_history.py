@@ -205,3 +205,17 @@ def test_the_rest_audit_log_filters_by_target_and_registry(
     assert "Other" in names()
     hidden = call(app_client, "GET", "/orgs/default/audit", admin_key, params={"registry": "Nope"})
     assert hidden.status_code == 404, hidden.text
+
+
+def test_unlinking_a_version_that_is_not_there_is_404_and_records_nothing(
+    app_client: httpx.Client, admin_key: str
+) -> None:
+    _world(app_client, admin_key)
+    before = _events(app_client, admin_key, f"{COLLECTION}/history")
+    for missing in ("v7", "candidate"):
+        gone = call(app_client, "DELETE", f"{COLLECTION}/versions/{missing}", admin_key)
+        assert gone.status_code == 404, gone.text
+        assert f"Models/clf:{missing} not found" in gone.text
+    assert _events(app_client, admin_key, f"{COLLECTION}/history") == before
+    still = call(app_client, "GET", f"{COLLECTION}/versions/production", admin_key)
+    assert (still.status_code, still.json()["version"]) == (200, "v1")

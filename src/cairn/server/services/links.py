@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from cairn.server.db.base import utcnow
 from cairn.server.db.models import Collection, LinkedVersion
-from cairn.server.domain.errors import ConflictError, NotFoundError
+from cairn.server.domain.errors import ConflictError
 from cairn.server.domain.principal import Principal
 from cairn.server.domain.refs import LATEST, Selector
 from cairn.server.domain.roles import Action, allows
@@ -99,15 +99,13 @@ def unlink(
     # Locked first (PostgreSQL): an alias set meanwhile is then either seen below, recorded
     # and checked for protection, or set after this unlink commits.
     collections.touch(s, place.reg.registry, place.collection)
-    target = linked.find(s, place.collection, selector)
-    if target is None:
-        raise NotFoundError(f"version {registry_name}/{collection_name}:{selector} not found")
+    shown = linked.view_in(s, place, selector, files=False)  # 404 when there is none
+    target = shown.linked
     if collections.holds_protected_alias(s, place.collection, target.id) and not allows(
         place.reg.role, Action.MANAGE_PROTECTED_ALIASES
     ):
         raise collections.protected_refusal(place.reg, "unlink a version holding a protected alias")
     index = target.version_index
-    shown = linked.view_in(s, place, Selector(index=index), files=False)
     held = [alias for alias in shown.aliases if alias != LATEST]  # `latest` is never stored
     # The aliases go first, so replaying the log never leaves one on a vanished version.
     for alias in held:
