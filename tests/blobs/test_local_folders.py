@@ -31,6 +31,13 @@ def _sharing_first_folder() -> tuple[bytes, bytes]:
     raise AssertionError("no pair found")
 
 
+def _opened(root: Path, synced: list[Path]) -> LocalBlobStore:
+    """A store at ``root``, the syncs its opening made forgotten."""
+    store = LocalBlobStore(root)
+    synced.clear()
+    return store
+
+
 @pytest.fixture
 def synced(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     calls: list[Path] = []
@@ -39,7 +46,7 @@ def synced(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
 
 def test_new_shard_folders_are_synced_in_their_parents(tmp_path: Path, synced: list[Path]) -> None:
-    store = LocalBlobStore(tmp_path / "blobs")
+    store = _opened(tmp_path / "blobs", synced)
     first, second = _sharing_first_folder()
     path = _commit(store, first)
     shard, top = path.parent, path.parent.parent
@@ -61,7 +68,7 @@ def test_a_folder_made_by_another_upload_meanwhile_is_synced_too(
     tmp_path: Path, synced: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """mkdir losing a race to another upload still syncs the parent before the rename."""
-    store = LocalBlobStore(tmp_path / "blobs")
+    store = _opened(tmp_path / "blobs", synced)
     data = b"raced"
     real_mkdir = Path.mkdir
 
@@ -83,7 +90,7 @@ def test_a_folder_found_on_disk_is_synced_before_a_blob_relies_on_it(
     data = b"found on disk"
     path = LocalBlobStore(tmp_path / "blobs").path_of(hashlib.sha256(data).hexdigest())
     path.parent.mkdir(parents=True)
-    store = LocalBlobStore(tmp_path / "blobs")
+    store = _opened(tmp_path / "blobs", synced)
     assert _commit(store, data) == path
     assert synced == [store.root, path.parent.parent, path.parent]
 
@@ -95,7 +102,7 @@ def test_a_folder_found_on_disk_is_synced_before_a_blob_relies_on_it(
 def test_folders_removed_with_their_last_blob_are_made_and_synced_again(
     tmp_path: Path, synced: list[Path]
 ) -> None:
-    store = LocalBlobStore(tmp_path / "blobs")
+    store = _opened(tmp_path / "blobs", synced)
     data = b"deleted, then sent again"
     path = _commit(store, data)
     store.delete(hashlib.sha256(data).hexdigest())
@@ -110,7 +117,7 @@ def test_folders_removed_behind_the_stores_back_are_made_again(
     tmp_path: Path, synced: list[Path]
 ) -> None:
     """`cairn admin gc` in another process removes the folders this store knew as durable."""
-    store = LocalBlobStore(tmp_path / "blobs")
+    store = _opened(tmp_path / "blobs", synced)
     data = b"collected elsewhere"
     path = _commit(store, data)
     LocalBlobStore(tmp_path / "blobs").delete(hashlib.sha256(data).hexdigest())
@@ -119,3 +126,31 @@ def test_folders_removed_behind_the_stores_back_are_made_again(
     synced.clear()
     assert _commit(store, data).read_bytes() == data
     assert synced == [store.root, path.parent.parent, path.parent]
+
+
+def test_opening_a_store_syncs_the_entries_of_its_folders(
+    tmp_path: Path, synced: list[Path]
+) -> None:
+    """A first start makes the data directory, the store's root and its staging folder: their
+    entries are made durable before any blob is stored in them."""
+    root = tmp_path / "data" / "blobs"
+    store = LocalBlobStore(root)
+    assert synced == [root, root.parent, root.parent.parent]
+    assert store.staging.is_dir()
+
+
+def test_a_parent_the_server_may_not_open_is_left_to_the_system(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "data" / "blobs"
+    synced: list[Path] = []
+
+    def sync(path: Path) -> None:
+        if path == root.parent:
+            raise PermissionError(str(path))
+        synced.append(path)
+
+    monkeypatch.setattr("cairn.server.blobs.local._fsync_dir", sync)
+    store = LocalBlobStore(root)
+    assert synced == [root]
+    assert store.staging.is_dir()

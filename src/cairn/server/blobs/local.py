@@ -71,6 +71,22 @@ class LocalWriter:
             file.close()
 
 
+# Folders above the staging folder whose entries a store makes durable when it opens: the
+# root, the data directory and the data directory's parent (a server's first start makes
+# them all, and a blob stored in a folder whose entry is lost is lost too).
+SYNCED_ABOVE = 3
+
+
+def _sync_entries(folder: Path) -> None:
+    """Make ``folder``'s entry durable in its parent, and so on for SYNCED_ABOVE parents; a
+    parent this process may not open is left to the system."""
+    for parent in list(folder.parents)[:SYNCED_ABOVE]:
+        try:
+            _fsync_dir(parent)
+        except PermissionError:
+            return
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -86,6 +102,7 @@ class LocalBlobStore:
         self.root = root
         self.staging = root / STAGING
         self.staging.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _sync_entries(self.staging)
         # Shard folders whose entries this process has seen synced into their parents. A
         # folder merely found on disk may have been made by another upload whose sync is
         # still to come (or by a process that died before it): it is synced again here.
