@@ -71,15 +71,16 @@ class LocalWriter:
             file.close()
 
 
-# Folders above the staging folder whose entries a store makes durable when it opens: the
-# root, the data directory and the data directory's parent (a server's first start makes
-# them all, and a blob stored in a folder whose entry is lost is lost too).
+# How many folders above the staging folder a store syncs when it opens: the root (which
+# holds the staging folder's entry), the data directory (the root's) and its parent (the
+# data directory's). A server's first start makes them all, and a blob stored in a folder
+# whose entry is lost is lost too.
 SYNCED_ABOVE = 3
 
 
 def _sync_entries(folder: Path) -> None:
-    """Make ``folder``'s entry durable in its parent, and so on for SYNCED_ABOVE parents; a
-    parent this process may not open is left to the system."""
+    """Sync ``folder``'s parent, so that its entry there is durable, and so on up to
+    SYNCED_ABOVE parents; one this process may not open is left to the system."""
     for parent in list(folder.parents)[:SYNCED_ABOVE]:
         try:
             _fsync_dir(parent)
