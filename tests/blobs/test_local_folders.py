@@ -99,28 +99,17 @@ def test_a_folder_found_on_disk_is_synced_before_a_blob_relies_on_it(
     assert synced == [path.parent]
 
 
+@pytest.mark.parametrize("remover", ["this store", "another process"])
 def test_folders_removed_with_their_last_blob_are_made_and_synced_again(
-    tmp_path: Path, synced: list[Path]
+    tmp_path: Path, synced: list[Path], remover: str
 ) -> None:
+    """Removed by this store's delete() or behind its back (`cairn admin gc` in another
+    process), the folders it knew as durable are made and synced again."""
     store = _opened(tmp_path / "blobs", synced)
     data = b"deleted, then sent again"
     path = _commit(store, data)
-    store.delete(hashlib.sha256(data).hexdigest())
-    assert not path.parent.parent.exists()
-
-    synced.clear()
-    assert _commit(store, data).read_bytes() == data
-    assert synced == [store.root, path.parent.parent, path.parent]
-
-
-def test_folders_removed_behind_the_stores_back_are_made_again(
-    tmp_path: Path, synced: list[Path]
-) -> None:
-    """`cairn admin gc` in another process removes the folders this store knew as durable."""
-    store = _opened(tmp_path / "blobs", synced)
-    data = b"collected elsewhere"
-    path = _commit(store, data)
-    LocalBlobStore(tmp_path / "blobs").delete(hashlib.sha256(data).hexdigest())
+    deleting = store if remover == "this store" else LocalBlobStore(tmp_path / "blobs")
+    deleting.delete(hashlib.sha256(data).hexdigest())
     assert not path.parent.parent.exists()
 
     synced.clear()
