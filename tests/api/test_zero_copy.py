@@ -7,6 +7,7 @@ never passes for a complete answer.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import time
@@ -155,6 +156,61 @@ def test_a_file_range_arrives_intact_and_the_connection_goes_on(
     assert pending == b""
     assert app.offered == [True, True, True]
     assert wait_for_total(sent_by_kernel, end - start + 10) == end - start + 10, "sendfile"
+
+
+@pytest.fixture
+def asked_ahead(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
+    """(offset, length, advice) of each ``posix_fadvise`` call, with 4 MiB asked ahead of the
+    send position 1 MiB at a time."""
+    calls: list[tuple[int, int, int]] = []
+    real = os.posix_fadvise
+
+    def advise(fd: int, offset: int, length: int, advice: int) -> None:
+        calls.append((offset, length, advice))
+        real(fd, offset, length, advice)
+
+    monkeypatch.setattr(zerocopy, "PREFETCH_BYTES", 4 * MIB)
+    monkeypatch.setattr(zerocopy, "PREFETCH_STEP", MIB)
+    monkeypatch.setattr(os, "posix_fadvise", advise)
+    return calls
+
+
+def test_a_file_is_asked_of_the_disk_ahead_of_its_send_and_never_past_its_range(
+    served: tuple[FileApp, int], data_file: Path, asked_ahead: list[tuple[int, int, int]]
+) -> None:
+    _, port = served
+    start, end = MIB + 7, 24 * MIB + 100
+    with connect(port) as sock:
+        assert (
+            fetch(sock, bytearray(), f"/f?start={start}&end={end}")
+            == (data_file.read_bytes()[start:end])
+        )
+    first_window = [(start + i * MIB, MIB, os.POSIX_FADV_WILLNEED) for i in range(4)]
+    assert asked_ahead[:4] == first_window, "4 MiB asked for before the first byte is sent"
+    assert {advice for _, _, advice in asked_ahead} == {os.POSIX_FADV_WILLNEED}
+    assert all(0 < length <= MIB for _, length, _ in asked_ahead)
+    # in order, no byte asked for twice (bytes a send already took are skipped), none past
+    # the range, and more asked for as the send went on
+    ends = [offset + length for offset, length, _ in asked_ahead]
+    assert all(ends[i] <= asked_ahead[i + 1][0] for i in range(len(ends) - 1))
+    assert ends[-1] <= end
+    assert sum(length for _, length, _ in asked_ahead) > 4 * MIB
+
+
+def test_a_system_that_refuses_the_hint_still_sends_every_byte(
+    served: tuple[FileApp, int], data_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused: list[int] = []
+
+    def advise(fd: int, offset: int, length: int, advice: int) -> None:
+        refused.append(offset)
+        raise OSError(errno.EINVAL, "no hints here")
+
+    monkeypatch.setattr(os, "posix_fadvise", advise)
+    _, port = served
+    with connect(port) as sock:
+        assert fetch(sock, bytearray(), "/f") == data_file.read_bytes()
+    assert refused, "the hint was asked for"
 
 
 def test_bytes_and_file_ranges_go_out_in_order(
