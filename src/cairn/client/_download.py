@@ -270,21 +270,21 @@ class _Fetcher:
     def _receive(self, blob: Blob, partial: Path) -> None:
         """Download to ``partial``, resuming what it holds (anything there but a regular file
         is removed first); retry once from zero if it was bad."""
-        resumed = _size_held(partial) > 0
-        if self._attempt(blob, partial):
+        held = _size_held(partial)
+        if self._attempt(blob, partial, held):
             return
         remove(partial)
-        if not resumed or not self._attempt(blob, partial):
+        if not held or not self._attempt(blob, partial, 0):
             remove(partial)
             raise DigestMismatchError(
                 f"the bytes received for {blob.names[0]!r} do not match its sha256 "
                 f"{blob.sha256} and size {blob.size}; nothing was saved"
             )
 
-    def _attempt(self, blob: Blob, partial: Path) -> bool:
-        """Fetch the bytes ``partial`` lacks; whether it then hashes to the blob's digest."""
+    def _attempt(self, blob: Blob, partial: Path, offset: int) -> bool:
+        """Fetch the bytes ``partial`` lacks past the ``offset`` it holds; whether it then
+        hashes to the blob's digest."""
         digest = hashlib.sha256()
-        offset = partial.stat().st_size if partial.is_file() else 0
         if offset > blob.size:
             remove(partial)
             offset = 0
