@@ -190,11 +190,34 @@ def test_a_file_is_asked_of_the_disk_ahead_of_its_send_and_never_past_its_range(
     assert {advice for _, _, advice in asked_ahead} == {os.POSIX_FADV_WILLNEED}
     assert all(0 < length <= MIB for _, length, _ in asked_ahead)
     # in order, no byte asked for twice (bytes a send already took are skipped), none past
-    # the range, and more asked for as the send went on
+    # the range (how many more are asked for depends on how much each sendfile took)
     ends = [offset + length for offset, length, _ in asked_ahead]
     assert all(ends[i] <= asked_ahead[i + 1][0] for i in range(len(ends) - 1))
     assert ends[-1] <= end
-    assert sum(length for _, length, _ in asked_ahead) > 4 * MIB
+
+
+def test_more_is_asked_for_as_the_send_goes_on_up_to_the_ranges_end(
+    data_file: Path, asked_ahead: list[tuple[int, int, int]]
+) -> None:
+    """The cursor's asks at given send positions (one sendfile may take any amount)."""
+    start, end = 7, 10 * MIB + 5
+    part = FileRange(data_file, start, end)
+    cursor = zerocopy._Cursor([part])
+    with data_file.open("rb") as cursor.file:
+        cursor.asked_to = start
+        cursor._ask_ahead(part, start)
+        assert [o for o, _, _ in asked_ahead] == [start + i * MIB for i in range(4)]
+        cursor._ask_ahead(part, start + MIB // 2)  # less than a step sent: nothing more
+        assert len(asked_ahead) == 4
+        cursor._ask_ahead(part, start + MIB)  # a step sent: the next step asked for
+        assert asked_ahead[4:] == [(start + 4 * MIB, MIB, os.POSIX_FADV_WILLNEED)]
+        cursor._ask_ahead(part, start + 8 * MIB)  # a jump: skips what was sent, stops at end
+        assert [(o, n) for o, n, _ in asked_ahead[5:]] == [
+            (start + 8 * MIB, MIB),
+            (start + 9 * MIB, end - (start + 9 * MIB)),  # the range's last, shorter step
+        ]
+        cursor._ask_ahead(part, end - 1)
+        assert len(asked_ahead) == 7, "nothing past the range"
 
 
 def test_a_system_that_refuses_the_hint_still_sends_every_byte(
