@@ -115,6 +115,7 @@ def state(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Itera
         _truncate_all(built)
         prepare(built)
     yield built
+    built.md5s.stop(5.0)
     built.engine.dispose()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +175,21 @@ def test_downgrade_to_base_then_upgrade_step_by_step(engine: Engine) -> None:
         schema.upgrade(engine, revision.revision)
     assert current_revision(engine) == head(engine)
     assert differences(engine) == []
+
+
+def test_going_below_0004_waits_until_every_blob_has_its_md5(engine: Engine) -> None:
+    schema.upgrade(engine)
+    insert = text(
+        "INSERT INTO blobs (sha256, size, md5, created_at) VALUES (:sha256, 1, NULL, :now)"
+    )
+    with engine.begin() as conn:
+        conn.execute(insert, {"sha256": "a" * 64, "now": datetime.now(UTC)})
+    config = schema.alembic_config(engine)
+    with pytest.raises(RuntimeError, match="1 blob\\(s\\) wait for their md5"):
+        command.downgrade(config, "0003")
+    assert current_revision(engine) == head(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE blobs SET md5 = :md5"), {"md5": "b" * 32})
+    command.downgrade(config, "0003")
+    assert current_revision(engine) == "0003"
+    assert not {c["name"]: c for c in inspect(engine).get_columns("blobs")}["md5"]["nullable"]

@@ -6,6 +6,7 @@ import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+import anyio
 from fastapi import APIRouter, FastAPI
 
 from cairn.server.api import (
@@ -33,6 +34,9 @@ from cairn.server.http.routes_ready import build_handlers
 from cairn.server.services import generation, provisioning
 from cairn.server.settings import Settings
 from cairn.server.web import site
+
+# At shutdown, how long to wait for an md5 in progress to stop (it stops between pieces).
+MD5_STOP_SECONDS = 5.0
 
 ROUTERS = (
     auth,
@@ -103,11 +107,14 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
 
 
 def _closing(state: AppState) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """Lifespan: close the process's own generation connection at shutdown."""
+    """Lifespan: hand over the blobs still without an md5 (blob_md5) at startup; at
+    shutdown, stop taking md5s and close the process's own generation connection."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(state.md5s.sweep)
         yield
+        await anyio.to_thread.run_sync(state.md5s.stop, MD5_STOP_SECONDS)
         await state.live.close()
 
     return lifespan

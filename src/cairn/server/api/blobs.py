@@ -22,7 +22,7 @@ from cairn.server.domain.principal import Principal
 from cairn.server.http.deps import AppState, Db, State
 from cairn.server.http.identity import Caller
 from cairn.server.http.rawbody import body_reader, unzeroed_buffer
-from cairn.server.services import direct_uploads, uploads
+from cairn.server.services import blob_md5, direct_uploads, uploads
 
 router = APIRouter()
 FEED_BYTES = 4 << 20
@@ -66,20 +66,23 @@ def group_full(files: int, nbytes: int) -> bool:
     return files >= _md5.LANES or nbytes >= GROUP_BYTES
 
 
-def _blob_out(sha256: str, size: int, md5: str, created: bool) -> dict[str, Any]:
+def _blob_out(sha256: str, size: int, md5: str | None, created: bool) -> dict[str, Any]:
     """A stored blob as the API answers it (schemas.BlobOut)."""
     return {"sha256": sha256, "size": size, "md5": md5, "created": created}
 
 
 def _complete(
     state: AppState, caller: Principal, sink: uploads.BlobSink, rest: Sequence[Chunk]
-) -> tuple[str, bool]:
+) -> tuple[str | None, bool]:
     """Feed the last bytes, verify them and move them into place, then record who sent them;
-    the md5 and whether the blob is new."""
+    the md5 (None: blob_md5 takes it next) and whether the blob is new."""
     if rest:
         sink.feed(rest)
     md5 = sink.finish()
-    return md5, state.recorder.record(caller, sink.sha256, sink.expected_size, md5)
+    created = state.recorder.record(caller, sink.sha256, sink.expected_size, md5)
+    if md5 is None:
+        state.md5s.add([sink.sha256])
+    return md5, created
 
 
 @router.put(
@@ -104,7 +107,13 @@ async def upload(sha256: str, request: Request, caller: Caller, state: State) ->
     request is cancelled, before the next one (or the clean-up) starts.
     """
     size = int(request.headers["content-length"])  # the edge guard requires and checks it
-    sink = uploads.BlobSink(state.blobs, sha256, size, state.settings.max_blob_bytes)
+    sink = uploads.BlobSink(
+        state.blobs,
+        sha256,
+        size,
+        state.settings.max_blob_bytes,
+        md5_later=blob_md5.takes_later(state.blobs, size),
+    )
     loop = asyncio.get_running_loop()
     job: asyncio.Future[Any] | None = None
     if size > FEED_BYTES // 4:  # the file is started while its first bytes arrive
@@ -233,7 +242,7 @@ async def _pieces(request: Request) -> AsyncIterator[memoryview]:
 
 
 # What uploads.store_all gives back: the md5 of each file stored, and why it stopped early.
-_Stored = tuple[list[str], Exception | None]
+_Stored = tuple[list[str | None], Exception | None]
 
 
 class _StreamReceiver:
@@ -302,7 +311,12 @@ class _StreamReceiver:
         # a file too large to share its group gets hashlib's md5: one input goes no faster
         md5 = _md5.new() if size <= GROUP_BYTES else None
         self._sink = uploads.BlobSink(
-            self._state.blobs, sha256, size, self._state.settings.max_blob_bytes, md5
+            self._state.blobs,
+            sha256,
+            size,
+            self._state.settings.max_blob_bytes,
+            md5,
+            md5_later=blob_md5.takes_later(self._state.blobs, size),
         )
         self._left = size
         if size == 0 and self._sink.declared:
@@ -359,7 +373,7 @@ class _StreamReceiver:
         if len(self._unrecorded) >= RECORD_BATCH:
             await self._record()
 
-    def _keep(self, sinks: Sequence[uploads.BlobSink], stored: Sequence[str]) -> None:
+    def _keep(self, sinks: Sequence[uploads.BlobSink], stored: Sequence[str | None]) -> None:
         """Note the files of a group that were stored (the first ``len(stored)``), to record."""
         self._unrecorded += [
             uploads.Received(self._caller, sink.sha256, sink.expected_size, md5)
@@ -373,6 +387,7 @@ class _StreamReceiver:
             _upload_threads(), self._state.recorder.record_all, received
         )
         created = await asyncio.shield(job)
+        self._state.md5s.add(r.sha256 for r in received if r.md5 is None)
         self._stored += [
             _blob_out(r.sha256, r.size, r.md5, new)
             for r, new in zip(received, created, strict=True)

@@ -257,10 +257,16 @@ class SizesOut(Response):
     sent: list[int]
 
 
+MD5_LATER = (
+    "hex md5 of the bytes; null for a file of 64 MiB or more stored on local disk until the "
+    "server has taken it, in the seconds after the upload"
+)
+
+
 class BlobOut(Response):
     sha256: str
     size: int
-    md5: str
+    md5: str | None = Field(description=MD5_LATER)
     created: bool
 
 
@@ -322,7 +328,7 @@ class LogIn(Request):
 class FileOut(Response):
     path: str
     sha256: str
-    md5: str
+    md5: str | None = Field(description=MD5_LATER)
     size: int
 
 

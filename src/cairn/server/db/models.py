@@ -240,7 +240,7 @@ class Blob(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     __table_args__ = (AUTOINCREMENT,)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    md5: Mapped[str] = mapped_column(String(32))
+    md5: Mapped[str | None] = mapped_column(String(32))  # taken after a large upload: blob_md5
     size: Mapped[int] = mapped_column(BigInteger, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

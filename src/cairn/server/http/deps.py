@@ -14,7 +14,7 @@ from cairn.server.blobs.base import BlobStore
 from cairn.server.domain.principal import Principal
 from cairn.server.domain.ratelimit import FailureLimiter
 from cairn.server.http.caches import GenerationCache
-from cairn.server.services import generation, uploads
+from cairn.server.services import blob_md5, generation, uploads
 from cairn.server.settings import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -35,10 +35,12 @@ class AppState:
     key_touched: dict[int, float] = field(default_factory=dict)
     live: generation.Live = field(init=False)
     recorder: uploads.Recorder = field(init=False)
+    md5s: blob_md5.LaterMd5s = field(init=False)
 
     def __post_init__(self) -> None:
         self.live = generation.Live(self.engine)
         self.recorder = uploads.Recorder(self.writers)
+        self.md5s = blob_md5.LaterMd5s(self.blobs, self.readers, self.writers)
 
 
 async def app_state(request: Request) -> AppState:

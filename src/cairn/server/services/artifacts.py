@@ -51,7 +51,7 @@ class FileView:
 
     path: str
     sha256: str
-    md5: str
+    md5: str | None
     size: int
 
 

@@ -52,6 +52,8 @@ class BlobSink:
     The temporary object is opened by open() or by the first bytes, whichever comes first.
     A sink made without a digest verifies the bytes against the one declare() names later.
     A sink given an md5 from cairn._md5.new() can be finished with others by store_all().
+    A sink made with ``md5_later`` computes no md5 (blob_md5 takes it once the blob is
+    stored) and finishes with None in its place.
     """
 
     def __init__(
@@ -61,6 +63,8 @@ class BlobSink:
         size: int,
         max_bytes: int,
         md5: _md5.Md5 | None = None,
+        *,
+        md5_later: bool = False,
     ) -> None:
         self._declared = None if sha256 is None else sha256_digest(sha256)
         check_size(size, max_bytes)
@@ -68,7 +72,9 @@ class BlobSink:
         self.received = 0
         self._store = store
         self._sha = hashlib.sha256()
-        self._md5: _md5.Md5 = md5 if md5 is not None else hashlib.md5(usedforsecurity=False)
+        self._md5: _md5.Md5 | None = None
+        if not md5_later:
+            self._md5 = md5 if md5 is not None else hashlib.md5(usedforsecurity=False)
         self._writer: BlobWriter | None = None
         self._done = False
         self._verified = False
@@ -108,18 +114,19 @@ class BlobSink:
                 f"received more than the declared {self.expected_size} bytes for {self._name()}"
             )
         writer = self.open()
-        md5 = None
-        if not md5_taken and size >= PARALLEL_DIGESTS_FROM:
-            md5 = _hashing_pool().submit(_update, self._md5, chunks)
-        elif not md5_taken:
-            _update(self._md5, chunks)
+        md5 = None if md5_taken else self._md5
+        hashing = None
+        if md5 is not None and size >= PARALLEL_DIGESTS_FROM:
+            hashing = _hashing_pool().submit(_update, md5, chunks)
+        elif md5 is not None:
+            _update(md5, chunks)
         try:
             for chunk in chunks:
                 self._sha.update(chunk)
                 writer.write(chunk)
         finally:
-            if md5 is not None:
-                md5.result()
+            if hashing is not None:
+                hashing.result()
 
     def open(self) -> BlobWriter:
         """Start the temporary object now (it is started by the first bytes otherwise)."""
@@ -129,8 +136,9 @@ class BlobSink:
             self._writer = self._store.begin(self.expected_size)
         return self._writer
 
-    def finish(self) -> str:
-        """Verify size and digest, then move the bytes into place; returns the md5 (hex)."""
+    def finish(self) -> str | None:
+        """Verify size and digest, then move the bytes into place; returns the md5 (hex), or
+        None when it is taken later."""
         self.verify()
         return self.commit()
 
@@ -154,8 +162,9 @@ class BlobSink:
             )
         self._verified = True
 
-    def commit(self) -> str:
-        """Move verified bytes into place (durably); returns the md5 (hex)."""
+    def commit(self) -> str | None:
+        """Move verified bytes into place (durably); returns the md5 (hex), or None when it
+        is taken later."""
         if not self._verified:
             raise RuntimeError("this upload is not verified")
         writer = self.open()  # a file with no bytes fed has none yet
@@ -166,7 +175,7 @@ class BlobSink:
         except BaseException:
             writer.abort()
             raise
-        return self._md5.hexdigest()
+        return None if self._md5 is None else self._md5.hexdigest()
 
     def abort(self) -> None:
         """Discard the temporary object; later calls do nothing."""
@@ -178,7 +187,7 @@ class BlobSink:
 
 def store_all(
     files: Sequence[tuple[BlobSink, Sequence[Chunk]]],
-) -> tuple[list[str], Exception | None]:
+) -> tuple[list[str | None], Exception | None]:
     """Feed each sink its last chunks and verify it, in order, their md5s first taken side by
     side (cairn._md5.update_many); then commit the verified ones side by side (each commit
     mostly waits on the disk: fsyncs of the file and its folders). Returns the md5 of each
@@ -189,7 +198,7 @@ def store_all(
     verified: list[BlobSink] = []
     error: Exception | None = None
     try:
-        _md5.update_many([(sink._md5, rest) for sink, rest in files])
+        _md5.update_many([(sink._md5, rest) for sink, rest in files if sink._md5 is not None])
         for sink, rest in files:
             if rest:
                 sink.feed(rest, md5_taken=True)
@@ -203,7 +212,7 @@ def store_all(
                 sink.abort()
             raise
         error = exc
-    stored: list[str] = []
+    stored: list[str | None] = []
     for done in _committed(verified):
         if isinstance(done, Exception):
             return stored, done
@@ -211,11 +220,11 @@ def store_all(
     return stored, error
 
 
-def _committed(sinks: Sequence[BlobSink]) -> list[str | Exception]:
+def _committed(sinks: Sequence[BlobSink]) -> list[str | Exception | None]:
     """Each sink's commit() result (or the error it raised), in order: the commits run side
     by side on the committing threads (on this one where there is one sink, or where the
     threads are gone, as when the process exits); returns once every one has ended."""
-    jobs: list[Future[str | Exception]] = []
+    jobs: list[Future[str | Exception | None]] = []
     try:
         if len(sinks) > 1:
             for sink in sinks:
@@ -227,7 +236,7 @@ def _committed(sinks: Sequence[BlobSink]) -> list[str | Exception]:
     return [job.result() for job in jobs] + [_outcome(s.commit) for s in sinks[len(jobs) :]]
 
 
-def _outcome(call: Callable[[], str]) -> str | Exception:
+def _outcome(call: Callable[[], str | None]) -> str | Exception | None:
     """What ``call`` returns, or the error it raises."""
     try:
         return call()
@@ -254,19 +263,19 @@ def _hashing_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="cairn-hash")
 
 
-def record(s: Session, actor: Principal, sha256: str, size: int, md5: str) -> bool:
+def record(s: Session, actor: Principal, sha256: str, size: int, md5: str | None) -> bool:
     """Catalogue a verified blob and who sent it; True when the blob was new."""
     return record_many(s, [Received(actor, sha256, size, md5)])[0]
 
 
 @dataclass(frozen=True)
 class Received:
-    """A verified blob and who sent it."""
+    """A verified blob and who sent it; its md5 None while blob_md5 has yet to take it."""
 
     actor: Principal
     sha256: str
     size: int
-    md5: str
+    md5: str | None
 
 
 def record_many(s: Session, received: Sequence[Received]) -> list[bool]:
@@ -345,7 +354,7 @@ class Recorder:
         self._queue: list[_Pending] = []
         self._busy = False
 
-    def record(self, actor: Principal, sha256: str, size: int, md5: str) -> bool:
+    def record(self, actor: Principal, sha256: str, size: int, md5: str | None) -> bool:
         """``record()`` in a transaction shared with concurrent callers; True when new."""
         return self.record_all([Received(actor, sha256, size, md5)])[0]
 
