@@ -159,3 +159,18 @@ def test_only_large_blobs_in_a_local_folder_get_their_md5_later(tmp_path: Path) 
     assert blob_md5.takes_later(local, blob_md5.MD5_LATER_FROM)
     assert not blob_md5.takes_later(local, blob_md5.MD5_LATER_FROM - 1)
     assert not blob_md5.takes_later(remote, 1 << 40)
+
+
+def test_two_server_processes_sweeping_together_record_each_md5_once_right(
+    state: AppState,
+) -> None:
+    contents = [os.urandom(50_000 + n) for n in range(12)]
+    digests = [_stored_without_md5(state, data) for data in contents]
+    other = blob_md5.LaterMd5s(state.blobs, state.readers, state.writers)
+    try:
+        assert (state.md5s.sweep(), other.sweep()) == (12, 12)
+        assert state.md5s.wait(30)
+        assert other.wait(30)
+    finally:
+        other.stop(30)
+    assert [_md5_of(state, d) for d in digests] == [_md5(data) for data in contents]

@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 import queue
+import random
 import threading
 from collections.abc import Iterable
 
@@ -75,9 +76,12 @@ class LaterMd5s:
                 self._thread.start()
 
     def sweep(self) -> int:
-        """Hand over every blob recorded without an md5; how many there were."""
+        """Hand over every blob recorded without an md5; how many there were. They are taken
+        in random order, so that server processes started together (``--workers``) mostly
+        take different ones, each skipping those another has recorded."""
         with self._readers() as s:
-            found = list(s.scalars(select(Blob.sha256).where(Blob.md5.is_(None)).order_by(Blob.id)))
+            found = list(s.scalars(select(Blob.sha256).where(Blob.md5.is_(None))))
+        random.shuffle(found)
         self.add(found)
         return len(found)
 
