@@ -26,7 +26,9 @@ log = logging.getLogger("cairn.server")
 # 480-530 without). Smaller files keep it inline: a blob stream takes their md5s side by
 # side in lanes, and per file the deferred way would cost more than it saves.
 MD5_LATER_FROM = 64 << 20
-READ_PIECE = 8 << 20
+# Read back in pieces this small, so that the server's memory stays as it was (8 MiB pieces
+# raised a 1 GiB upload's peak RSS from 150 to 166 MiB).
+READ_PIECE = 1 << 20
 # The lowest scheduling priority (Linux applies it to the one thread): uploads and
 # downloads in progress come first, the md5 uses what CPU they leave.
 IDLE_NICE = 19
