@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from cairn.server.app import create_app
+from cairn.server.blobs.base import BlobStore
 from cairn.server.blobs.local import LocalBlobStore
 from cairn.server.db.models import Blob
 from cairn.server.http.deps import AppState
@@ -25,10 +26,11 @@ def _md5(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
-def _stored_without_md5(state: AppState, data: bytes) -> str:
-    """A blob in the store, recorded as a large upload leaves it: no md5 yet."""
+def _stored_without_md5(state: AppState, data: bytes, store: BlobStore | None = None) -> str:
+    """A blob in the store (the app's unless given), recorded as a large upload leaves it:
+    no md5 yet."""
     sha256 = hashlib.sha256(data).hexdigest()
-    writer = state.blobs.begin(len(data))
+    writer = (store or state.blobs).begin(len(data))
     writer.write(data)
     writer.commit(sha256)
     _recorded_without_md5(state, sha256, len(data))
@@ -130,11 +132,7 @@ def test_stopping_ends_an_md5_in_progress_and_the_next_sweep_takes_it(
     store = _Pausing(tmp_path / "pausing")
     md5s = blob_md5.LaterMd5s(store, state.readers, state.writers)
     data = os.urandom(10 * 4096)
-    sha256 = hashlib.sha256(data).hexdigest()
-    writer = store.begin(len(data))
-    writer.write(data)
-    writer.commit(sha256)
-    _recorded_without_md5(state, sha256, len(data))
+    sha256 = _stored_without_md5(state, data, store)
     md5s.add([sha256])
     assert store.first_piece_out.wait(30)
     md5s.stop(timeout=0)  # asks; the thread is held inside the read

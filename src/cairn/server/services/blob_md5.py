@@ -21,10 +21,11 @@ log = logging.getLogger("cairn.server")
 
 # A file of at least this many bytes, bound for a local folder, is acknowledged once it is
 # durable and matches its sha256; its md5 (DESIGN §5) is taken right after. One md5 is a
-# single sequential stream at 0.6-0.9 GB/s, slower than a fast disk writes: taken on the way
-# in, it set the pace of large uploads (a 1 GiB push on a 2-core VM: 290-340 MB/s with it,
-# 480-530 without). Smaller files keep it inline: a blob stream takes their md5s side by
-# side in lanes, and per file the deferred way would cost more than it saves.
+# single sequential stream at 0.5-0.9 GB/s, slower than a fast disk writes: taken on the way
+# in, it set the pace of large uploads (a 1 GiB push on a 2-core VM: 308 -> 523 MB/s, medians
+# of 3; bench/README.md, session 22). Smaller files keep it inline: a blob stream takes their
+# md5s side by side in lanes, and a few MiB cost less to hash than to read back and record
+# in a transaction of their own.
 MD5_LATER_FROM = 64 << 20
 # Read back in pieces this small, so that the server's memory stays as it was (8 MiB pieces
 # raised a 1 GiB upload's peak RSS from 150 to 166 MiB).
