@@ -150,3 +150,23 @@ def test_a_failed_transaction_fails_its_callers_and_the_next_ones_still_commit(
     assert recorder.record(ann, _digest(1), 7, "0" * 32) is True
     with state.readers() as s:
         assert uploads.missing(s, ann, [(_digest(0), 7), (_digest(1), 7)]) == [_digest(0)]
+
+
+def test_blobs_recorded_without_an_md5_are_handed_on_once_committed(
+    state: AppState, make_user: MakeUser
+) -> None:
+    make_user("di")
+    di = _principal(state, "di")
+    handed: list[list[str]] = []
+    recorder = uploads.Recorder(state.writers, lambda digests: handed.append(list(digests)))
+    received = [
+        uploads.Received(di, _digest(0), 7, "0" * 32),
+        uploads.Received(di, _digest(1), 7, None),
+        uploads.Received(di, _digest(2), 7, None),
+    ]
+    assert recorder.record_all(received) == [True, True, True]
+    assert recorder.record(di, _digest(3), 7, "1" * 32) is True
+    assert handed == [[_digest(1), _digest(2)], []]
+    with state.readers() as s:
+        recorded = {row.sha256: row.md5 for row in s.execute(select(Blob.sha256, Blob.md5))}
+    assert [recorded[_digest(i)] for i in range(3)] == ["0" * 32, None, None]

@@ -75,14 +75,11 @@ def _complete(
     state: AppState, caller: Principal, sink: uploads.BlobSink, rest: Sequence[Chunk]
 ) -> tuple[str | None, bool]:
     """Feed the last bytes, verify them and move them into place, then record who sent them;
-    the md5 (None: blob_md5 takes it next) and whether the blob is new."""
+    the md5 (None: the recorder hands the blob to blob_md5) and whether the blob is new."""
     if rest:
         sink.feed(rest)
     md5 = sink.finish()
-    created = state.recorder.record(caller, sink.sha256, sink.expected_size, md5)
-    if md5 is None:
-        state.md5s.add([sink.sha256])
-    return md5, created
+    return md5, state.recorder.record(caller, sink.sha256, sink.expected_size, md5)
 
 
 @router.put(
@@ -387,7 +384,6 @@ class _StreamReceiver:
             _upload_threads(), self._state.recorder.record_all, received
         )
         created = await asyncio.shield(job)
-        self._state.md5s.add(r.sha256 for r in received if r.md5 is None)
         self._stored += [
             _blob_out(r.sha256, r.size, r.md5, new)
             for r, new in zip(received, created, strict=True)

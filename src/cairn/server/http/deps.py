@@ -39,8 +39,8 @@ class AppState:
 
     def __post_init__(self) -> None:
         self.live = generation.Live(self.engine)
-        self.recorder = uploads.Recorder(self.writers)
         self.md5s = blob_md5.LaterMd5s(self.blobs, self.readers, self.writers)
+        self.recorder = uploads.Recorder(self.writers, self.md5s.add)
 
 
 async def app_state(request: Request) -> AppState:

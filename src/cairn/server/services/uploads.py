@@ -346,10 +346,17 @@ class Recorder:
     callers arriving meanwhile queue theirs, and the first of them runs the next one. Each
     call returns only once its row is committed, so /blobs/missing and version commits see
     it as before, while N concurrent uploads cost one write lock and commit instead of N.
+    The digests of blobs recorded without an md5 then go to ``md5_later`` (blob_md5), when
+    given.
     """
 
-    def __init__(self, writers: sessionmaker[Session]) -> None:
+    def __init__(
+        self,
+        writers: sessionmaker[Session],
+        md5_later: Callable[[Iterable[str]], None] | None = None,
+    ) -> None:
         self._writers = writers
+        self._md5_later = md5_later
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._busy = False
@@ -374,6 +381,8 @@ class Recorder:
         for pending in mine:
             if pending.error is not None:
                 raise pending.error
+        if self._md5_later is not None:
+            self._md5_later(r.sha256 for r in received if r.md5 is None)
         return [pending.created for pending in mine]
 
     def _lead(self) -> None:
