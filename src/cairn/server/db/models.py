@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -238,7 +239,17 @@ class Blob(Base):
 
     __tablename__ = "blobs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    __table_args__ = (AUTOINCREMENT,)
+    __table_args__ = (
+        # Only the blobs still waiting for their md5: what blob_md5's sweep at every start
+        # reads, without scanning every blob.
+        Index(
+            "ix_blobs_md5_pending",
+            "sha256",
+            sqlite_where=text("md5 IS NULL"),
+            postgresql_where=text("md5 IS NULL"),
+        ),
+        AUTOINCREMENT,
+    )
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
     md5: Mapped[str | None] = mapped_column(String(32))  # taken after a large upload: blob_md5
     size: Mapped[int] = mapped_column(BigInteger, index=True)

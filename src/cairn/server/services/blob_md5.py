@@ -35,6 +35,8 @@ READ_PIECE = 1 << 20
 IDLE_NICE = 19
 # local_path() answers alike for every digest: this one only asks whether there are files.
 _ANY_DIGEST = "0" * 64
+# The blobs still waiting for their md5, read from their own index (ix_blobs_md5_pending).
+PENDING = select(Blob.sha256).where(Blob.md5.is_(None))
 
 
 def takes_later(store: BlobStore, size: int) -> bool:
@@ -83,7 +85,7 @@ class LaterMd5s:
         in random order, so that server processes started together (``--workers``) mostly
         take different ones, each skipping those another has recorded."""
         with self._readers() as s:
-            found = list(s.scalars(select(Blob.sha256).where(Blob.md5.is_(None))))
+            found = list(s.scalars(PENDING))
         random.shuffle(found)
         self.add(found)
         return len(found)
