@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 import cairn
-from cairn.client import _upload
+from cairn.client import _transfer, _upload
 from tests.client.artifacts_support import record, sha256, stored, uploads, write
 
 FILES = 20
@@ -315,3 +315,31 @@ def test_an_answer_naming_other_files_than_were_sent_fails_the_push(
         app_client._transport = real
     with pytest.raises(cairn.NotFoundError):
         api.artifact_versions("team/d/l")
+
+
+def test_a_blob_stream_carries_a_share_of_the_small_files_within_bounds() -> None:
+    small, large = 1 << 20, _upload.STREAMED_FILE_BYTES + 1
+    senders = _transfer.TRANSFER_WORKERS
+    assert _upload._stream_bytes([small] * 10) == _upload.STREAM_BYTES_MIN
+    assert _upload._stream_bytes([small] * 10 + [large] * 1000) == _upload.STREAM_BYTES_MIN
+    share = 1000 * small // (2 * senders)
+    assert _upload.STREAM_BYTES_MIN < share < _upload.STREAM_BYTES_MAX
+    assert _upload._stream_bytes([small] * 1000) == share
+    assert _upload._stream_bytes([small] * 100_000) == _upload.STREAM_BYTES_MAX
+
+
+def test_a_push_of_many_small_files_gives_each_sender_about_two_streams(
+    api: cairn.Api, tmp_path: Path, app_client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_upload, "STREAM_BYTES_MIN", 1)
+    folder = tmp_path / "even"
+    for i in range(64):
+        write(folder / f"f{i:02}.bin", bytes([i]) * 1000)
+    api.create_team("team")
+    art = cairn.Artifact("even", type="dataset")
+    art.add_dir(folder)
+    requests = record(app_client)
+    version = api.log_artifact(art, "team/data")
+    streams = [r for r in uploads(requests) if r.url.path.endswith("/blobs/batch")]
+    assert len(streams) == 2 * _transfer.TRANSFER_WORKERS
+    assert len(version.files) == 64
