@@ -121,6 +121,34 @@ def test_large_files_go_one_per_request_and_small_ones_in_blob_streams(
     assert sha256(b"L" * 5000) not in _asked(requests), "sent without asking"
 
 
+def test_copies_within_one_push_are_sent_once(
+    api: cairn.Api, tmp_path: Path, app_client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files of one size that also share their ends may be copies: they are hashed first, and
+    the content is asked for and sent once; a file of that size with other ends goes at once."""
+    monkeypatch.setattr(_upload, "STREAMED_FILE_BYTES", 1000)
+    folder = tmp_path / "copies"
+    data = b"C" * 100 + bytes(range(256)) * 20 + b"C" * 100
+    for name in ("a.bin", "b.bin", "c.bin"):
+        write(folder / name, data)
+    write(folder / "other.bin", b"D" * len(data))
+    api.create_team("team")
+    art = cairn.Artifact("copies", type="dataset")
+    art.add_dir(folder)
+    requests = record(app_client)
+    version = api.log_artifact(art, "team/data")
+    sent = b"".join(r.content for r in uploads(requests))
+    assert sent.count(data) == 1
+    assert sent.count(b"D" * len(data)) == 1
+    assert _asked(requests) == [sha256(data)]
+    assert {f.path: f.sha256 for f in version.files} == {
+        "a.bin": sha256(data),
+        "b.bin": sha256(data),
+        "c.bin": sha256(data),
+        "other.bin": sha256(b"D" * len(data)),
+    }
+
+
 @pytest.mark.parametrize("refuses", ["every stream", "streams with files"])
 def test_a_server_without_blob_streams_gets_one_request_per_file(
     api: cairn.Api, folder: Path, app_client: httpx.Client, refuses: str
