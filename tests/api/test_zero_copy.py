@@ -20,6 +20,7 @@ from urllib.parse import parse_qs
 import pytest
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
+from cairn import _prefetch
 from cairn.server.http import zerocopy
 from cairn.server.http.rawbody import BodyProtocol
 from cairn.server.http.zerocopy import (
@@ -169,8 +170,8 @@ def asked_ahead(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
         calls.append((offset, length, advice))
         real(fd, offset, length, advice)
 
-    monkeypatch.setattr(zerocopy, "PREFETCH_BYTES", 4 * MIB)
-    monkeypatch.setattr(zerocopy, "PREFETCH_STEP", MIB)
+    monkeypatch.setattr(_prefetch, "PREFETCH_BYTES", 4 * MIB)
+    monkeypatch.setattr(_prefetch, "PREFETCH_STEP", MIB)
     monkeypatch.setattr(os, "posix_fadvise", advise)
     return calls
 
@@ -194,30 +195,6 @@ def test_a_file_is_asked_of_the_disk_ahead_of_its_send_and_never_past_its_range(
     ends = [offset + length for offset, length, _ in asked_ahead]
     assert all(ends[i] <= asked_ahead[i + 1][0] for i in range(len(ends) - 1))
     assert ends[-1] <= end
-
-
-def test_more_is_asked_for_as_the_send_goes_on_up_to_the_ranges_end(
-    data_file: Path, asked_ahead: list[tuple[int, int, int]]
-) -> None:
-    """The cursor's asks at given send positions (one sendfile may take any amount)."""
-    start, end = 7, 10 * MIB + 5
-    part = FileRange(data_file, start, end)
-    cursor = zerocopy._Cursor([part])
-    with data_file.open("rb") as cursor.file:
-        cursor.asked_to = start
-        cursor._ask_ahead(part, start)
-        assert [o for o, _, _ in asked_ahead] == [start + i * MIB for i in range(4)]
-        cursor._ask_ahead(part, start + MIB // 2)  # less than a step sent: nothing more
-        assert len(asked_ahead) == 4
-        cursor._ask_ahead(part, start + MIB)  # a step sent: the next step asked for
-        assert asked_ahead[4:] == [(start + 4 * MIB, MIB, os.POSIX_FADV_WILLNEED)]
-        cursor._ask_ahead(part, start + 8 * MIB)  # a jump: skips what was sent, stops at end
-        assert [(o, n) for o, n, _ in asked_ahead[5:]] == [
-            (start + 8 * MIB, MIB),
-            (start + 9 * MIB, end - (start + 9 * MIB)),  # the range's last, shorter step
-        ]
-        cursor._ask_ahead(part, end - 1)
-        assert len(asked_ahead) == 7, "nothing past the range"
 
 
 def test_a_system_that_refuses_the_hint_still_sends_every_byte(

@@ -97,6 +97,12 @@ class FailingRead:
             raise OSError("disk gone")
         return self.handle.read(size)
 
+    def fileno(self) -> int:
+        return self.handle.fileno()
+
+    def tell(self) -> int:
+        return self.handle.tell()
+
 
 def test_a_read_error_reaches_the_sender(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path / "f.bin", os.urandom(10 * CHUNK))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import hashlib
+import io
 import os
 import re
 import threading
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import httpx
 
+from cairn._prefetch import Prefetcher
 from cairn.client._errors import (
     CairnError,
     NetworkError,
@@ -207,10 +209,28 @@ def raise_failure(futures: Iterable[Future[None]]) -> None:
 
 
 def hash_file(path: Path) -> tuple[str, int]:
-    """``(sha256, size)`` of a file, read in chunks (hashlib releases the GIL meanwhile)."""
+    """``(sha256, size)`` of a file, read in chunks (hashlib releases the GIL meanwhile); for
+    a file of READ_AHEAD_FROM bytes or more, the disk is asked for the next ones ahead
+    (``cairn._prefetch``)."""
     with path.open("rb") as handle:
-        digest = hashlib.file_digest(handle, "sha256")
-        return digest.hexdigest(), handle.tell()
+        if os.fstat(handle.fileno()).st_size < READ_AHEAD_FROM:
+            digest = hashlib.file_digest(handle, "sha256")
+            return digest.hexdigest(), handle.tell()
+        return _hash_ahead(handle)
+
+
+def _hash_ahead(handle: io.BufferedReader) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    buffer = memoryview(bytearray(CHUNK))
+    prefetch = Prefetcher(handle.fileno())
+    while True:
+        prefetch.ahead_of(size)
+        n = handle.readinto(buffer)
+        if not n:
+            return digest.hexdigest(), size
+        digest.update(buffer[:n])
+        size += n
 
 
 def file_chunks(
@@ -247,9 +267,13 @@ def _read(handle: BinaryIO, digest: Hash | None) -> Generator[bytes, None, None]
 
 def _read_ahead(handle: BinaryIO, digest: Hash | None) -> Generator[bytes, None, None]:
     """What ``_read`` gives, read and hashed on a thread of its own up to READ_AHEAD chunks
-    before the caller takes them; closing the iterator stops that thread."""
+    before the caller takes them, the disk asked for the next ones ahead of the reads
+    (``cairn._prefetch``); closing the iterator stops that thread."""
+
+    prefetch = Prefetcher(handle.fileno(), handle.tell())
 
     def next_chunk() -> bytes:
+        prefetch.ahead_of(handle.tell())
         chunk = handle.read(CHUNK)
         if digest is not None:
             digest.update(chunk)

@@ -35,6 +35,8 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
+from cairn._prefetch import Prefetcher
+
 EXTENSION = "cairn.sendparts"
 SENDING_THREADS = 8
 POLL_MS = 10  # how long a thread waits for a full socket before handing back
@@ -43,14 +45,6 @@ STALL_S = 60.0  # a client that takes no byte for this long is given up on
 CALL_BYTES = 16 << 20  # sent per thread hop at most, so concurrent sends take turns
 GROUP_BYTES = 8 << 20  # parts sent in one message, up to this many bytes
 GROUP_PARTS = 128  # or this many parts
-# A file is asked of the disk ahead of its send: its next PREFETCH_BYTES past the send
-# position, PREFETCH_STEP at a time. The kernel's own read-ahead left the sending thread
-# waiting on a cold file: on a 2-core VM, 1 GiB downloads went from 676-1,110 to 1,069-1,258
-# MB/s, the SDK spending ~1.0 instead of ~1.5 CPU-s (8 MiB steps beat 16 or 32 MiB ones; 8 or
-# 16 MiB ahead gained little, 64 MiB no more than 32). The bytes ahead sit in the page cache,
-# which the system may reclaim, not in the server's memory.
-PREFETCH_BYTES = 32 << 20
-PREFETCH_STEP = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -163,7 +157,7 @@ class _Cursor:
         self.offset = 0  # bytes of it already sent
         self.sent = 0
         self.file: BinaryIO | None = None
-        self.asked_to = 0  # the open file's bytes up to here were asked of the disk
+        self.prefetch: Prefetcher | None = None  # the open file's bytes asked of the disk
 
     def done(self) -> bool:
         return self.index >= len(self.parts)
@@ -202,26 +196,11 @@ class _Cursor:
     def _send_file(self, sock: int, part: FileRange, left: int) -> int:
         if self.file is None:
             self.file = part.path.open("rb")
-            self.asked_to = part.start
+            self.prefetch = Prefetcher(self.file.fileno(), part.start, part.end)
+        assert self.prefetch is not None, "opened with the file"
         position = part.start + self.offset
-        self._ask_ahead(part, position)
+        self.prefetch.ahead_of(position)
         return os.sendfile(sock, self.file.fileno(), position, left)
-
-    def _ask_ahead(self, part: FileRange, position: int) -> None:
-        """Have the kernel start reading the part's bytes up to PREFETCH_BYTES past
-        ``position`` (a hint: where the system cannot, the send reads them as it goes)."""
-        assert self.file is not None
-        advise = getattr(os, "posix_fadvise", None)
-        self.asked_to = max(self.asked_to, position)
-        while position + PREFETCH_BYTES >= self.asked_to + PREFETCH_STEP:
-            length = min(PREFETCH_STEP, part.end - self.asked_to)
-            if length <= 0 or advise is None:
-                return
-            try:
-                advise(self.file.fileno(), self.asked_to, length, os.POSIX_FADV_WILLNEED)
-            except OSError:
-                return
-            self.asked_to += length
 
     def _next(self) -> None:
         self.close()
@@ -229,6 +208,7 @@ class _Cursor:
         self.offset = 0
 
     def close(self) -> None:
+        self.prefetch = None
         if self.file is not None:
             file, self.file = self.file, None
             file.close()
