@@ -3,8 +3,8 @@
 The kernel's own read-ahead leaves a thread that reads a cold file front to back waiting on
 the disk, and spending more CPU on it: on a 2-core VM, 1 GiB downloads went from 676-1,110 to
 1,069-1,258 MB/s with the server asking ahead as it sends (the SDK spending ~1.0 instead of
-~1.5 CPU-s), and the SDK's upload of a cold 1 GiB file from 409 to 642 MB/s (its CPU 2.73 ->
-1.41 s; bench/README.md, session 23). 8 MiB steps beat 16 or 32 MiB ones; 8 or 16 MiB ahead
+~1.5 CPU-s), and the SDK's upload of a cold 1 GiB file from 423 to 637 MB/s (its CPU 2.59 ->
+1.42 s; bench/README.md, session 23). 8 MiB steps beat 16 or 32 MiB ones; 8 or 16 MiB ahead
 gained little, 64 MiB no more than 32. The bytes ahead sit in the page cache, which the
 system may reclaim, not in the process's memory.
 """

@@ -220,6 +220,7 @@ def hash_file(path: Path) -> tuple[str, int]:
 
 
 def _hash_ahead(handle: io.BufferedReader) -> tuple[str, int]:
+    """``(sha256, size)`` of the rest of ``handle``, the disk asked ahead of each read."""
     digest = hashlib.sha256()
     size = 0
     buffer = memoryview(bytearray(CHUNK))

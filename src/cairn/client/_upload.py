@@ -34,8 +34,8 @@ ENDS_BYTES = 4096
 # file. Larger files get a request each. A stream carries enough bytes for each sender to
 # have about two (one that ends late then holds up little), from STREAM_BYTES_MIN to
 # STREAM_BYTES_MAX: every request costs the server its own work, and 1,000 files of 1 MiB
-# sent in 64 MiB streams rather than 16 took 7% less of its CPU and went 3% faster (2-core
-# VM, 5 interleaved pairs; bench/README.md, session 23).
+# sent in 64 MiB streams rather than 16 took 7-8% less of its CPU and went 3-5% faster
+# (2-core VM, 4 and 5 interleaved pairs; bench/README.md, session 23).
 STREAMED_FILE_BYTES = 8 << 20
 STREAM_BYTES_MIN = 16 << 20
 STREAM_BYTES_MAX = 64 << 20
