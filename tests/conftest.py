@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import text
 
-from cairn import _filewriter
+from cairn import _filewriter, _prefetch
 from cairn.server.app import build_state, create_app, prepare
 from cairn.server.db import schema
 from cairn.server.db.base import Base
@@ -61,6 +62,23 @@ def reserved_space(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
         real(fd, offset, length)
 
     monkeypatch.setattr(_filewriter, "reserve_space", spying)
+    return calls
+
+
+@pytest.fixture
+def asked_ahead(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
+    """``(offset, length, advice)`` of every ``posix_fadvise`` call, each still made, with
+    4 MiB asked ahead of the position 1 MiB at a time (``cairn._prefetch``)."""
+    calls: list[tuple[int, int, int]] = []
+    real = os.posix_fadvise
+
+    def advise(fd: int, offset: int, length: int, advice: int) -> None:
+        calls.append((offset, length, advice))
+        real(fd, offset, length, advice)
+
+    monkeypatch.setattr(_prefetch, "PREFETCH_BYTES", 4 << 20)
+    monkeypatch.setattr(_prefetch, "PREFETCH_STEP", 1 << 20)
+    monkeypatch.setattr(os, "posix_fadvise", advise)
     return calls
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from cairn import _prefetch
 from cairn._prefetch import Prefetcher
 from cairn.client import _transfer
 from cairn.client._progress import TransferProgress
@@ -20,23 +19,6 @@ Asks = list[tuple[int, int, int]]
 
 
 @pytest.fixture
-def asks(monkeypatch: pytest.MonkeyPatch) -> Asks:
-    """(offset, length, advice) of each ``posix_fadvise`` call, with 4 MiB asked ahead of the
-    position 1 MiB at a time."""
-    calls: Asks = []
-    real = os.posix_fadvise
-
-    def advise(fd: int, offset: int, length: int, advice: int) -> None:
-        calls.append((offset, length, advice))
-        real(fd, offset, length, advice)
-
-    monkeypatch.setattr(_prefetch, "PREFETCH_BYTES", 4 * MIB)
-    monkeypatch.setattr(_prefetch, "PREFETCH_STEP", MIB)
-    monkeypatch.setattr(os, "posix_fadvise", advise)
-    return calls
-
-
-@pytest.fixture
 def data_file(tmp_path: Path) -> Path:
     path = tmp_path / "data.bin"
     path.write_bytes(os.urandom(10 * MIB + 5))
@@ -44,31 +26,33 @@ def data_file(tmp_path: Path) -> Path:
 
 
 def test_more_is_asked_for_as_the_position_moves_on_up_to_the_end(
-    data_file: Path, asks: Asks
+    data_file: Path, asked_ahead: Asks
 ) -> None:
     start, end = 7, 10 * MIB + 5
     with data_file.open("rb") as handle:
         prefetch = Prefetcher(handle.fileno(), start, end)
         prefetch.ahead_of(start)
-        assert [o for o, _, _ in asks] == [start + i * MIB for i in range(4)]
+        assert [o for o, _, _ in asked_ahead] == [start + i * MIB for i in range(4)]
         prefetch.ahead_of(start + MIB // 2)  # less than a step read: nothing more
-        assert len(asks) == 4
+        assert len(asked_ahead) == 4
         prefetch.ahead_of(start + MIB)  # a step read: the next step asked for
-        assert asks[4:] == [(start + 4 * MIB, MIB, os.POSIX_FADV_WILLNEED)]
+        assert asked_ahead[4:] == [(start + 4 * MIB, MIB, os.POSIX_FADV_WILLNEED)]
         prefetch.ahead_of(start + 8 * MIB)  # a jump: skips what was read, stops at the end
-        assert [(o, n) for o, n, _ in asks[5:]] == [
+        assert [(o, n) for o, n, _ in asked_ahead[5:]] == [
             (start + 8 * MIB, MIB),
             (start + 9 * MIB, end - (start + 9 * MIB)),  # the range's last, shorter step
         ]
         prefetch.ahead_of(end - 1)
-        assert len(asks) == 7, "nothing past the end"
+        assert len(asked_ahead) == 7, "nothing past the end"
 
 
-def test_without_an_end_it_asks_a_step_at_a_time_for_ever(data_file: Path, asks: Asks) -> None:
+def test_without_an_end_it_asks_a_step_at_a_time_for_ever(
+    data_file: Path, asked_ahead: Asks
+) -> None:
     with data_file.open("rb") as handle:
         prefetch = Prefetcher(handle.fileno())
         prefetch.ahead_of(100 * MIB)
-    assert [(o, n) for o, n, _ in asks] == [(100 * MIB + i * MIB, MIB) for i in range(4)]
+    assert [(o, n) for o, n, _ in asked_ahead] == [(100 * MIB + i * MIB, MIB) for i in range(4)]
 
 
 def test_a_system_that_refuses_the_hint_is_not_asked_again_in_that_call(
@@ -99,16 +83,16 @@ def _in_order_once(asks: Asks, size: int) -> None:
 
 
 def test_the_sdk_asks_ahead_as_it_hashes_a_large_file(
-    data_file: Path, asks: Asks, monkeypatch: pytest.MonkeyPatch
+    data_file: Path, asked_ahead: Asks, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_transfer, "READ_AHEAD_FROM", MIB)
     data = data_file.read_bytes()
     assert _transfer.hash_file(data_file) == (hashlib.sha256(data).hexdigest(), len(data))
-    _in_order_once(asks, len(data))
+    _in_order_once(asked_ahead, len(data))
 
 
 def test_the_sdk_asks_ahead_as_it_reads_a_large_file_to_send(
-    data_file: Path, asks: Asks, monkeypatch: pytest.MonkeyPatch
+    data_file: Path, asked_ahead: Asks, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_transfer, "READ_AHEAD_FROM", MIB)
     data = data_file.read_bytes()
@@ -117,12 +101,12 @@ def test_the_sdk_asks_ahead_as_it_reads_a_large_file_to_send(
         chunks = _transfer.file_chunks(data_file, len(data), bar, threading.Event(), digest)
         assert b"".join(chunks) == data
     assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
-    _in_order_once(asks, len(data))
+    _in_order_once(asked_ahead, len(data))
 
 
-def test_a_small_file_is_hashed_without_asking(tmp_path: Path, asks: Asks) -> None:
+def test_a_small_file_is_hashed_without_asking(tmp_path: Path, asked_ahead: Asks) -> None:
     """A file under READ_AHEAD_FROM takes a read or two: asking first would cost more."""
     path = tmp_path / "small.bin"
     path.write_bytes(b"s" * 1000)
     assert _transfer.hash_file(path) == (hashlib.sha256(b"s" * 1000).hexdigest(), 1000)
-    assert asks == []
+    assert asked_ahead == []

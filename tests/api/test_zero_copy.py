@@ -20,7 +20,6 @@ from urllib.parse import parse_qs
 import pytest
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
-from cairn import _prefetch
 from cairn.server.http import zerocopy
 from cairn.server.http.rawbody import BodyProtocol
 from cairn.server.http.zerocopy import (
@@ -157,23 +156,6 @@ def test_a_file_range_arrives_intact_and_the_connection_goes_on(
     assert pending == b""
     assert app.offered == [True, True, True]
     assert wait_for_total(sent_by_kernel, end - start + 10) == end - start + 10, "sendfile"
-
-
-@pytest.fixture
-def asked_ahead(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
-    """(offset, length, advice) of each ``posix_fadvise`` call, with 4 MiB asked ahead of the
-    send position 1 MiB at a time."""
-    calls: list[tuple[int, int, int]] = []
-    real = os.posix_fadvise
-
-    def advise(fd: int, offset: int, length: int, advice: int) -> None:
-        calls.append((offset, length, advice))
-        real(fd, offset, length, advice)
-
-    monkeypatch.setattr(_prefetch, "PREFETCH_BYTES", 4 * MIB)
-    monkeypatch.setattr(_prefetch, "PREFETCH_STEP", MIB)
-    monkeypatch.setattr(os, "posix_fadvise", advise)
-    return calls
 
 
 def test_a_file_is_asked_of_the_disk_ahead_of_its_send_and_never_past_its_range(
