@@ -30,7 +30,7 @@ def test_more_is_asked_for_as_the_position_moves_on_up_to_the_end(
 ) -> None:
     start, end = 7, 10 * MIB + 5
     with data_file.open("rb") as handle:
-        prefetch = Prefetcher(handle.fileno(), start, end)
+        prefetch = Prefetcher(handle.fileno(), end)
         prefetch.ahead_of(start)
         assert [o for o, _, _ in asked_ahead] == [start + i * MIB for i in range(4)]
         prefetch.ahead_of(start + MIB // 2)  # less than a step read: nothing more

@@ -18,14 +18,15 @@ PREFETCH_STEP = 8 << 20
 
 
 class Prefetcher:
-    """Keeps the disk reading bytes [start, end) of an open file up to PREFETCH_BYTES past a
+    """Keeps the disk reading an open file, never past ``end``, up to PREFETCH_BYTES past a
     position that only moves forward, PREFETCH_STEP at a time (``posix_fadvise`` WILLNEED:
-    a hint; where the system cannot take it, the reads fetch the bytes as they go)."""
+    a hint; where the system cannot take it, the reads fetch the bytes as they go). Nothing
+    before the first position is asked for."""
 
-    def __init__(self, fd: int, start: int = 0, end: int | None = None) -> None:
+    def __init__(self, fd: int, end: int | None = None) -> None:
         self.fd = fd
         self.end = end
-        self.asked_to = start  # bytes up to here were asked of the disk
+        self.asked_to = 0  # bytes up to here were asked of the disk (or read already)
 
     def ahead_of(self, position: int) -> None:
         """Ask for the bytes up to PREFETCH_BYTES past ``position`` not asked for yet."""

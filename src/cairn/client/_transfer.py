@@ -271,7 +271,7 @@ def _read_ahead(handle: BinaryIO, digest: Hash | None) -> Generator[bytes, None,
     before the caller takes them, the disk asked for the next ones ahead of the reads
     (``cairn._prefetch``); closing the iterator stops that thread."""
 
-    prefetch = Prefetcher(handle.fileno(), handle.tell())
+    prefetch = Prefetcher(handle.fileno())
 
     def next_chunk() -> bytes:
         prefetch.ahead_of(handle.tell())

@@ -196,7 +196,7 @@ class _Cursor:
     def _send_file(self, sock: int, part: FileRange, left: int) -> int:
         if self.file is None:
             self.file = part.path.open("rb")
-            self.prefetch = Prefetcher(self.file.fileno(), part.start, part.end)
+            self.prefetch = Prefetcher(self.file.fileno(), part.end)
         assert self.prefetch is not None, "opened with the file"
         position = part.start + self.offset
         self.prefetch.ahead_of(position)
