@@ -83,6 +83,7 @@ SAMPLE_BODIES: dict[tuple[str, str], JsonBody] = {
     ("PATCH", f"{REGISTRY_PATH}/members/{{kind}}/{{name}}"): {"role": "admin"},
     ("POST", f"{API_PREFIX}/blobs/missing"): {"blobs": [{"sha256": "0" * 64, "size": 1}]},
     ("POST", f"{API_PREFIX}/blobs/sizes"): {"sizes": [1]},
+    ("POST", f"{API_PREFIX}/blobs/ends"): {"files": [{"size": 1, "ends": "0" * 64}]},
     ("POST", f"{API_PREFIX}/blobs/uploads"): {"size": 1},
     ("POST", f"{API_PREFIX}/blobs/uploads/{{upload}}/complete"): {"sha256": "0" * 64, "size": 1},
     ("POST", f"{API_PREFIX}/projects/{{entity}}"): {"name": "sample-project"},

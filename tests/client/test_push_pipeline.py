@@ -9,6 +9,8 @@ import httpx
 import pytest
 
 import cairn
+from cairn import _ends
+from cairn._ends import file_ends
 from cairn.client import _transfer, _upload
 from tests.client.artifacts_support import record, sha256, stored, uploads, write
 
@@ -96,7 +98,7 @@ def test_large_files_go_one_per_request_and_small_ones_in_blob_streams(
     large file of a size of its own goes alone in a stream, its digest after its bytes."""
     monkeypatch.setattr(_upload, "STREAMED_FILE_BYTES", 1000)
     monkeypatch.setattr(_upload, "STREAM_FILES", 3)
-    monkeypatch.setattr(_upload, "ENDS_BYTES", 100)
+    monkeypatch.setattr(_ends, "ENDS_BYTES", 100)
     write(folder / "large.bin", b"L" * 5000)
     twins = [
         write(folder / f"twin-{c}.bin", b"E" * 100 + c.encode() * 2800 + b"E" * 100) for c in "ab"
@@ -237,7 +239,7 @@ def test_files_of_one_size_with_different_ends_are_sent_while_they_are_hashed(
     """Files that share a size but not their first or last bytes cannot share a content: each
     is certainly missing and the only one of its kind, so none is hashed first or asked for.
     Those that share their ends too may be copies: they are hashed and asked about."""
-    monkeypatch.setattr(_upload, "ENDS_BYTES", 8)
+    monkeypatch.setattr(_ends, "ENDS_BYTES", 8)
     folder = tmp_path / "shards"
     middle = b"m" * 50
     heads = [write(folder / f"h{c}.bin", c.encode() * 8 + middle + b"z" * 8) for c in "ab"]
@@ -254,11 +256,11 @@ def test_files_of_one_size_with_different_ends_are_sent_while_they_are_hashed(
     assert sorted(f.sha256 for f in version.files) == everything
 
 
-def test_a_size_already_sent_is_hashed_and_asked_for_first(
+def test_a_size_already_sent_with_other_ends_is_sent_while_it_is_hashed(
     api: cairn.Api, tmp_path: Path, app_client: httpx.Client
 ) -> None:
-    """New content of a size the caller sent before may be on the server: hashed, asked for,
-    sent with its digest first. Identical content again sends no bytes at all."""
+    """Retrained weights: the size of the last push, other bytes at the end. No blob the
+    caller sent has both, so the file is certainly missing: sent at once, digest after."""
     api.create_team("team")
     first = write(tmp_path / "a" / "weights.bin", b"A" * 777)
     api.log_artifact(_artifact("a", first.parent), "team/m")
@@ -266,13 +268,61 @@ def test_a_size_already_sent_is_hashed_and_asked_for_first(
     requests = record(app_client)
     acknowledged = stored(app_client)
     api.log_artifact(_artifact("b", second.parent), "team/m")
-    assert _asked(requests) == [sha256(b"B" * 777)]
-    assert _headers_sent(requests) == [f"{sha256(b'B' * 777)} 777\n".encode()]
+    assert _asked(requests) == []
+    assert _headers_sent(requests) == [b"- 777\n"]
     assert acknowledged == [sha256(b"B" * 777)]
+    checks = [json.loads(r.content) for r in requests if r.url.path.endswith("/blobs/ends")]
+    assert checks == [{"files": [{"size": 777, "ends": file_ends(second)}]}]
+
+
+def test_a_size_and_ends_already_sent_are_hashed_and_asked_for_first(
+    api: cairn.Api, tmp_path: Path, app_client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New content of a size and ends the caller sent before may be on the server: hashed,
+    asked for, sent with its digest first. Identical content again sends no bytes at all."""
+    monkeypatch.setattr(_ends, "ENDS_BYTES", 8)
+    api.create_team("team")
+    first = write(tmp_path / "a" / "weights.bin", b"e" * 8 + b"A" * 50 + b"e" * 8)
+    api.log_artifact(_artifact("a", first.parent), "team/m")
+    new = b"e" * 8 + b"B" * 50 + b"e" * 8
+    second = write(tmp_path / "b" / "weights.bin", new)
+    requests = record(app_client)
+    acknowledged = stored(app_client)
+    api.log_artifact(_artifact("b", second.parent), "team/m")
+    assert _asked(requests) == [sha256(new)]
+    assert _headers_sent(requests) == [f"{sha256(new)} 66\n".encode()]
+    assert acknowledged == [sha256(new)]
     requests.clear()
     again = api.log_artifact(_artifact("b", second.parent), "team/m")
     assert again.version == "v0", "identical content is the existing version"
     assert uploads(requests) == [], "nothing is sent again"
+
+
+@pytest.mark.parametrize("status", [404, 405])
+def test_a_server_without_blob_ends_gets_a_size_already_sent_hashed_first(
+    api: cairn.Api, tmp_path: Path, app_client: httpx.Client, status: int
+) -> None:
+    real = app_client._transport
+
+    class WithoutEnds(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/blobs/ends"):
+                body = {"error": {"code": "not_found", "message": "no such route"}}
+                return httpx.Response(status, json=body)
+            return real.handle_request(request)
+
+    api.create_team("team")
+    first = write(tmp_path / "a" / "weights.bin", b"A" * 777)
+    api.log_artifact(_artifact("a", first.parent), "team/m")
+    second = write(tmp_path / "b" / "weights.bin", b"B" * 777)
+    app_client._transport = WithoutEnds()
+    try:
+        requests = record(app_client)
+        api.log_artifact(_artifact("b", second.parent), "team/m")
+    finally:
+        app_client._transport = real
+    assert _asked(requests) == [sha256(b"B" * 777)]
+    assert _headers_sent(requests) == [f"{sha256(b'B' * 777)} 777\n".encode()]
 
 
 def test_copies_in_one_push_are_hashed_and_sent_once(

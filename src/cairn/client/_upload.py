@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
+from cairn._ends import file_ends
 from cairn.client._blobstream import MEDIA_TYPE, TRAILER, BlobStreamError, header, trailer
 from cairn.client._direct_upload import DirectUploads
 from cairn.client._errors import CairnError
@@ -27,8 +27,6 @@ from cairn.client._transfer import (
 )
 
 MISSING_BATCH = 10_000
-# Files of one size are told apart, before any is sent, by this many bytes at each end.
-ENDS_BYTES = 4096
 # Files up to STREAMED_FILE_BYTES go to the server together, in blob streams (at most
 # STREAM_FILES files each): one request per file would cost more than the bytes of a small
 # file. Larger files get a request each. A stream carries enough bytes for each sender to
@@ -179,9 +177,10 @@ def _note_failure(future: Future[None], failed: threading.Event) -> None:
 
 def _unseen(session: Session, paths: Sequence[Path], sizes: Sequence[int]) -> list[bool] | None:
     """For each file, whether it is certainly missing on the server and the only one of the
-    push with its content: no blob this caller sent has its size, and no other file of the
-    push has both its size and its ends (``_ends``). ``None`` when that cannot be told: the
-    server predates ``/blobs/sizes``."""
+    push with its content: no blob this caller sent has both its size and its ends
+    (``cairn._ends``, read only where the size alone does not tell), and no other file of
+    the push has both either. ``None`` when that cannot be told: the server predates
+    ``/blobs/sizes``."""
     sent: set[int] = set()
     asked = sorted(set(sizes))
     try:
@@ -193,29 +192,39 @@ def _unseen(session: Session, paths: Sequence[Path], sizes: Sequence[int]) -> li
             return None
         raise
     counts = Counter(sizes)
-    shared = [i for i, size in enumerate(sizes) if counts[size] > 1 and size not in sent]
-    ends: dict[int, bytes] = {}
-    if shared:
+    probed = [i for i, size in enumerate(sizes) if counts[size] > 1 or size in sent]
+    ends: dict[int, str] = {}
+    if probed:
         with ThreadPoolExecutor(HASH_WORKERS) as readers:
-            ends = dict(zip(shared, readers.map(_ends, (paths[i] for i in shared)), strict=True))
-    twins = Counter((sizes[i], ends[i]) for i in shared)
-    return [
-        size not in sent and (counts[size] == 1 or twins[size, ends[i]] == 1)
-        for i, size in enumerate(sizes)
-    ]
+            found = readers.map(file_ends, (paths[i] for i in probed))
+            ends = dict(zip(probed, found, strict=True))
+    seen_sizes = sorted({(sizes[i], ends[i]) for i in ends if sizes[i] in sent})
+    maybe_sent = _sent_ends(session, seen_sizes)
+    twins = Counter((sizes[i], ends[i]) for i in probed)
+
+    def unseen(i: int, size: int) -> bool:
+        if size in sent and (maybe_sent is None or (size, ends[i]) in maybe_sent):
+            return False
+        return counts[size] == 1 or twins[size, ends[i]] == 1
+
+    return [unseen(i, size) for i, size in enumerate(sizes)]
 
 
-def _ends(path: Path) -> bytes:
-    """A digest of the file's first and last ENDS_BYTES: two files of one size whose ends
-    differ cannot have the same content (those whose ends match may, and are hashed first)."""
-    digest = hashlib.sha256()
-    with path.open("rb", buffering=0) as handle:
-        digest.update(handle.read(ENDS_BYTES))
-        size = os.fstat(handle.fileno()).st_size
-        if size > ENDS_BYTES:
-            handle.seek(max(ENDS_BYTES, size - ENDS_BYTES))
-            digest.update(handle.read(ENDS_BYTES))
-    return digest.digest()
+def _sent_ends(session: Session, files: Sequence[tuple[int, str]]) -> set[tuple[int, str]] | None:
+    """Which of ``files`` (size, ends) a blob this caller sent may be (``POST /blobs/ends``);
+    None from a server that cannot tell, as it predates that route."""
+    maybe: set[tuple[int, str]] = set()
+    try:
+        for start in range(0, len(files), MISSING_BATCH):
+            batch = files[start : start + MISSING_BATCH]
+            body = {"files": [{"size": size, "ends": ends} for size, ends in batch]}
+            answer = session.request("POST", api_path("blobs", "ends"), json=body)["sent"]
+            maybe.update((f["size"], f["ends"]) for f in answer)
+    except CairnError as exc:
+        if exc.status in OLDER_SERVER:
+            return None
+        raise
+    return maybe
 
 
 def _missing(session: Session, blobs: Mapping[str, _File]) -> list[str]:

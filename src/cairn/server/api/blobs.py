@@ -22,7 +22,7 @@ from cairn.server.domain.principal import Principal
 from cairn.server.http.deps import AppState, Db, State
 from cairn.server.http.identity import Caller
 from cairn.server.http.rawbody import body_reader, unzeroed_buffer
-from cairn.server.services import blob_md5, direct_uploads, uploads
+from cairn.server.services import blob_md5, direct_uploads, sent_blobs, uploads
 
 router = APIRouter()
 FEED_BYTES = 4 << 20
@@ -57,7 +57,16 @@ def missing(body: schemas.MissingIn, caller: Caller, db: Db) -> schemas.MissingO
 def sizes(body: schemas.SizesIn, caller: Caller, db: Db) -> schemas.SizesOut:
     """Which of these sizes a blob this caller sent has: a file of any other size is
     certainly missing, so it can be sent in a blob stream while it is hashed."""
-    return schemas.SizesOut(sent=uploads.sent_sizes(db, caller, body.sizes))
+    return schemas.SizesOut(sent=sent_blobs.sent_sizes(db, caller, body.sizes))
+
+
+@router.post("/blobs/ends", response_model=schemas.EndsOut)
+def ends(body: schemas.EndsIn, caller: Caller, db: Db) -> schemas.EndsOut:
+    """Which of these files (size and ends, ``cairn._ends``) a blob this caller sent may be:
+    a file of a size it sent but of other ends is certainly missing too."""
+    wanted = [(f.size, f.ends) for f in body.files]
+    found = sent_blobs.sent_ends(db, caller, wanted)
+    return schemas.EndsOut(sent=[schemas.SizeEndsOut(size=s, ends=e) for s, e in found])
 
 
 def group_full(files: int, nbytes: int) -> bool:
@@ -79,7 +88,7 @@ def _complete(
     if rest:
         sink.feed(rest)
     md5 = sink.finish()
-    return md5, state.recorder.record(caller, sink.sha256, sink.expected_size, md5)
+    return md5, state.recorder.record(caller, sink.sha256, sink.expected_size, md5, sink.ends)
 
 
 @router.put(
@@ -186,10 +195,10 @@ def complete_direct_upload(
 ) -> JSONResponse:
     """Verify the bytes a direct upload put in the bucket (read back, size and sha256) and
     copy them into place as that blob; refused bytes are dropped and must be sent again."""
-    sha256, md5 = direct_uploads.finish(
+    sha256, md5, ends = direct_uploads.finish(
         state.blobs, caller, upload, body.sha256, body.size, state.settings.max_blob_bytes
     )
-    created = state.recorder.record(caller, sha256, body.size, md5)
+    created = state.recorder.record(caller, sha256, body.size, md5, ends)
     return JSONResponse(_blob_out(sha256, body.size, md5, created), status_code=201)
 
 
@@ -373,7 +382,7 @@ class _StreamReceiver:
     def _keep(self, sinks: Sequence[uploads.BlobSink], stored: Sequence[str | None]) -> None:
         """Note the files of a group that were stored (the first ``len(stored)``), to record."""
         self._unrecorded += [
-            uploads.Received(self._caller, sink.sha256, sink.expected_size, md5)
+            uploads.Received(self._caller, sink.sha256, sink.expected_size, md5, sink.ends)
             for sink, md5 in zip(sinks, stored, strict=False)
         ]
 

@@ -257,6 +257,24 @@ class SizesOut(Response):
     sent: list[int]
 
 
+class SizeEnds(Request):
+    size: Annotated[int, Field(ge=0, le=1 << 50)]
+    ends: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+
+
+class EndsIn(Request):
+    files: list[SizeEnds] = Field(max_length=10_000)
+
+
+class SizeEndsOut(Response):
+    size: int
+    ends: str
+
+
+class EndsOut(Response):
+    sent: list[SizeEndsOut]
+
+
 MD5_LATER = (
     "hex md5 of the bytes; null for a file of 64 MiB or more stored on local disk until the "
     "server has taken it, in the seconds after the upload"

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from cairn._ends import Ends
 from cairn.server.blobs.base import BlobStore, DirectUploads
 from cairn.server.domain.errors import NotFoundError, ValidationError
 from cairn.server.domain.manifest import sha256_digest
@@ -62,9 +63,9 @@ def start(store: BlobStore, caller: Principal, size: int, max_bytes: int) -> Sta
 
 def finish(
     store: BlobStore, caller: Principal, upload: str, sha256: str, size: int, max_bytes: int
-) -> tuple[str, str]:
+) -> tuple[str, str, str]:
     """Verify the uploaded bytes (read back: size, sha256) and copy them into place if they are
-    still the version that was read; the sha256 and the md5.
+    still the version that was read; the sha256, the md5 and the ends (``cairn._ends``).
 
     The staging object is removed whatever the outcome: a refused one must be sent again.
     """
@@ -80,7 +81,7 @@ def finish(
             "expired), or it was completed already"
         ) from None
     try:
-        sha, md5, received = _digests(chunks, size)
+        sha, md5, ends, received = _digests(chunks, size)
         if received != size:
             held = f"more than {size}" if received > size else str(received)
             raise ValidationError(
@@ -95,15 +96,17 @@ def finish(
                 f"the bytes of upload {upload} changed in storage while they were verified; "
                 "upload again"
             )
-        return declared, md5
+        return declared, md5, ends
     finally:
         direct.discard(name)
 
 
-def _digests(chunks: Iterator[bytes], size: int) -> tuple[str, str, int]:
-    """sha256 and md5 (hex) of the bytes, and how many there were (reading stops past size)."""
+def _digests(chunks: Iterator[bytes], size: int) -> tuple[str, str, str, int]:
+    """sha256, md5 and ends (hex) of the bytes, and how many there were (reading stops past
+    size)."""
     sha = hashlib.sha256()
     md5 = hashlib.md5(usedforsecurity=False)
+    ends = Ends()
     received = 0
     for chunk in chunks:
         received += len(chunk)
@@ -111,4 +114,5 @@ def _digests(chunks: Iterator[bytes], size: int) -> tuple[str, str, int]:
             break
         sha.update(chunk)
         md5.update(chunk)
-    return sha.hexdigest(), md5.hexdigest(), received
+        ends.update(chunk)
+    return sha.hexdigest(), md5.hexdigest(), ends.hexdigest(), received

@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from cairn import _md5
+from cairn._ends import Ends
 from cairn.server.blobs.base import BlobStore, BlobWriter, Chunk
 from cairn.server.db.base import table_of, utcnow
 from cairn.server.db.models import Blob, BlobUpload
@@ -72,6 +73,7 @@ class BlobSink:
         self.received = 0
         self._store = store
         self._sha = hashlib.sha256()
+        self._ends = Ends()
         self._md5: _md5.Md5 | None = None
         if not md5_later:
             self._md5 = md5 if md5 is not None else hashlib.md5(usedforsecurity=False)
@@ -123,10 +125,16 @@ class BlobSink:
         try:
             for chunk in chunks:
                 self._sha.update(chunk)
+                self._ends.update(chunk)
                 writer.write(chunk)
         finally:
             if hashing is not None:
                 hashing.result()
+
+    @property
+    def ends(self) -> str:
+        """The ends (``cairn._ends``) of the bytes fed so far."""
+        return self._ends.hexdigest()
 
     def open(self) -> BlobWriter:
         """Start the temporary object now (it is started by the first bytes otherwise)."""
@@ -263,19 +271,28 @@ def _hashing_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="cairn-hash")
 
 
-def record(s: Session, actor: Principal, sha256: str, size: int, md5: str | None) -> bool:
+def record(
+    s: Session,
+    actor: Principal,
+    sha256: str,
+    size: int,
+    md5: str | None,
+    ends: str | None = None,
+) -> bool:
     """Catalogue a verified blob and who sent it; True when the blob was new."""
-    return record_many(s, [Received(actor, sha256, size, md5)])[0]
+    return record_many(s, [Received(actor, sha256, size, md5, ends)])[0]
 
 
 @dataclass(frozen=True)
 class Received:
-    """A verified blob and who sent it; its md5 None while blob_md5 has yet to take it."""
+    """A verified blob and who sent it; its md5 None while blob_md5 has yet to take it, its
+    ends (``cairn._ends``) None where they were not taken."""
 
     actor: Principal
     sha256: str
     size: int
     md5: str | None
+    ends: str | None = None
 
 
 def record_many(s: Session, received: Sequence[Received]) -> list[bool]:
@@ -294,7 +311,13 @@ def record_many(s: Session, received: Sequence[Received]) -> list[bool]:
         s.scalars(
             new_blob,
             [
-                {"sha256": r.sha256, "size": r.size, "md5": r.md5, "created_at": now}
+                {
+                    "sha256": r.sha256,
+                    "size": r.size,
+                    "md5": r.md5,
+                    "ends": r.ends,
+                    "created_at": now,
+                }
                 for r in fresh.values()
             ],
         )
@@ -361,9 +384,16 @@ class Recorder:
         self._queue: list[_Pending] = []
         self._busy = False
 
-    def record(self, actor: Principal, sha256: str, size: int, md5: str | None) -> bool:
+    def record(
+        self,
+        actor: Principal,
+        sha256: str,
+        size: int,
+        md5: str | None,
+        ends: str | None = None,
+    ) -> bool:
         """``record()`` in a transaction shared with concurrent callers; True when new."""
-        return self.record_all([Received(actor, sha256, size, md5)])[0]
+        return self.record_all([Received(actor, sha256, size, md5, ends)])[0]
 
     def record_all(self, received: Sequence[Received]) -> list[bool]:
         """``record_many()`` in a transaction shared with concurrent callers."""
@@ -405,32 +435,6 @@ class Recorder:
                     self._queue[0].turn.set()  # the next transaction is that caller's
                 else:
                     self._busy = False
-
-
-def sent_sizes(s: Session, actor: Principal, sizes: Iterable[int]) -> list[int]:
-    """Which of ``sizes`` a blob this caller sent has.
-
-    A file of any other size is certainly missing (see missing()), so the client may send it
-    while it hashes it instead of hashing it first. Like missing(), this tells a caller about
-    its own uploads only.
-    """
-    wanted = sorted(set(sizes))
-    if len(wanted) > MAX_DIGESTS_PER_CHECK:
-        raise ValidationError(f"check at most {MAX_DIGESTS_PER_CHECK} sizes at a time")
-    found: set[int] = set()
-    for start in range(0, len(wanted), 500):
-        found.update(
-            s.scalars(
-                select(Blob.size)
-                .distinct()
-                .join(BlobUpload, BlobUpload.blob_id == Blob.id)
-                .where(
-                    BlobUpload.user_id == actor.user_id,
-                    Blob.size.in_(wanted[start : start + 500]),
-                )
-            )
-        )
-    return sorted(found)
 
 
 def missing(s: Session, actor: Principal, wanted: Iterable[tuple[str, int]]) -> list[str]:
