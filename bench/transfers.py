@@ -657,6 +657,21 @@ def _through_server(
             _check_download(target, scenario)
             shutil.rmtree(target)
 
+        # SDK upload of the next checkpoint: new content of the sizes just sent (retrained
+        # weights keep their size), told apart by its ends (cairn._ends)
+        if only != "download":
+            stamp(scenario.files, f"sdk-next-{scenario.key}-{rep}")
+            cold()
+            nexts: list[cairn.Version] = []
+            out["sdk_upload_next"] = timed(
+                lambda: nexts.append(
+                    api.log_artifact(artifact_of(scenario, name), PROJECT, progress=False)
+                ),
+                scenario.total,
+                server,
+            )
+            md5_recorded_after(api, nexts[0].ref)  # the raw upload starts on an idle server
+
     with _proc.api_client(server.base_url, key, timeout=600) as client:
         # raw PUT of new content (the server has not seen it), digests computed beforehand
         stamp(scenario.files, f"raw-{scenario.key}-{rep}")
@@ -698,6 +713,7 @@ KINDS = (
     ("write_alone", "O_DIRECT write + fsync per file"),
     ("upload_floor", "all of an upload's musts, CPU on all cores"),
     ("sdk_upload", "SDK log_artifact (hash+missing+PUT+commit)"),
+    ("sdk_upload_next", "SDK log_artifact, same sizes, new bytes"),
     ("raw_upload", f"raw httpx PUT ({RAW_WORKERS} threads when many files)"),
     ("sdk_download", "SDK artifact().download(cache=False)"),
     ("raw_download", f"raw httpx GET ({RAW_WORKERS} threads when many files)"),
@@ -706,6 +722,7 @@ KINDS = (
 
 RATIOS = (
     ("sdk_upload", "dd"),
+    ("sdk_upload_next", "dd"),
     ("raw_upload", "dd"),
     ("sdk_download", "cp"),
     ("raw_download", "cp"),
@@ -731,6 +748,7 @@ CEILINGS = (
 )
 TARGETS = (
     ("sdk_upload_over_dd", "SDK upload / dd", TARGET_UPLOAD),
+    ("sdk_upload_next_over_dd", "SDK upload, same sizes / dd", TARGET_UPLOAD),
     ("raw_upload_over_dd", "raw upload / dd", TARGET_UPLOAD),
     ("sdk_download_over_cp", "SDK download / cp", TARGET_DOWNLOAD),
     ("raw_download_over_cp", "raw download / cp", TARGET_DOWNLOAD),
@@ -900,6 +918,7 @@ SHORT_NAMES = (
     ("dd", "dd"),
     ("cp", "cp"),
     ("sdk_upload", "SDK up"),
+    ("sdk_upload_next", "SDK up next"),
     ("raw_upload", "raw up"),
     ("sdk_download", "SDK down"),
     ("raw_download", "raw down"),
