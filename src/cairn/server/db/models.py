@@ -253,8 +253,8 @@ class Blob(Base):
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
     md5: Mapped[str | None] = mapped_column(String(32))  # taken after a large upload: blob_md5
     size: Mapped[int] = mapped_column(BigInteger, index=True)
-    # cairn._ends of the bytes; None for blobs stored before it was kept, or sent straight
-    # to the object store: unknown ends match any (POST /blobs/ends).
+    # cairn._ends of the bytes; None for blobs stored before migration 0006: unknown ends
+    # match any file of the blob's size (POST /blobs/ends).
     ends: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

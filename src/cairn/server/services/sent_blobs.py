@@ -24,8 +24,8 @@ def sent_ends(
     s: Session, actor: Principal, files: Iterable[tuple[int, str]]
 ) -> list[tuple[int, str]]:
     """Which of ``files`` (size, ends) a blob this caller sent may be: one of that size whose
-    ends are those, or unknown (a blob stored before ends were kept, or sent straight to the
-    object store). Any other file is certainly missing, as in sent_sizes()."""
+    ends are those, or unknown (a blob stored before ends were kept, migration 0006). Any
+    other file is certainly missing, as in sent_sizes()."""
     wanted = sorted(set(files))
     if len(wanted) > MAX_PER_CHECK:
         raise ValidationError(f"check at most {MAX_PER_CHECK} files at a time")
