@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import Any
 
 from cairn._ends import file_ends
 from cairn.client._blobstream import MEDIA_TYPE, TRAILER, BlobStreamError, header, trailer
@@ -181,16 +182,10 @@ def _unseen(session: Session, paths: Sequence[Path], sizes: Sequence[int]) -> li
     (``cairn._ends``, read only where the size alone does not tell), and no other file of
     the push has both either. ``None`` when that cannot be told: the server predates
     ``/blobs/sizes``."""
-    sent: set[int] = set()
-    asked = sorted(set(sizes))
-    try:
-        for start in range(0, len(asked), MISSING_BATCH):
-            body = {"sizes": asked[start : start + MISSING_BATCH]}
-            sent.update(session.request("POST", api_path("blobs", "sizes"), json=body)["sent"])
-    except CairnError as exc:
-        if exc.status in OLDER_SERVER:
-            return None
-        raise
+    answer = _sent(session, "sizes", "sizes", sorted(set(sizes)))
+    if answer is None:
+        return None
+    sent = set(answer)
     counts = Counter(sizes)
     probed = [i for i, size in enumerate(sizes) if counts[size] > 1 or size in sent]
     ends: dict[int, str] = {}
@@ -199,7 +194,9 @@ def _unseen(session: Session, paths: Sequence[Path], sizes: Sequence[int]) -> li
             found = readers.map(file_ends, (paths[i] for i in probed))
             ends = dict(zip(probed, found, strict=True))
     seen_sizes = sorted({(sizes[i], ends[i]) for i in ends if sizes[i] in sent})
-    maybe_sent = _sent_ends(session, seen_sizes)
+    asked = [{"size": size, "ends": ends} for size, ends in seen_sizes]
+    found_sent = _sent(session, "ends", "files", asked) if asked else []
+    maybe_sent = None if found_sent is None else {(f["size"], f["ends"]) for f in found_sent}
     twins = Counter((sizes[i], ends[i]) for i in probed)
 
     def unseen(i: int, size: int) -> bool:
@@ -210,21 +207,20 @@ def _unseen(session: Session, paths: Sequence[Path], sizes: Sequence[int]) -> li
     return [unseen(i, size) for i, size in enumerate(sizes)]
 
 
-def _sent_ends(session: Session, files: Sequence[tuple[int, str]]) -> set[tuple[int, str]] | None:
-    """Which of ``files`` (size, ends) a blob this caller sent may be (``POST /blobs/ends``);
-    None from a server that cannot tell, as it predates that route."""
-    maybe: set[tuple[int, str]] = set()
+def _sent(session: Session, question: str, field: str, items: Sequence[Any]) -> list[Any] | None:
+    """What ``POST /blobs/{question}`` answers about ``items`` (sent as ``field``), asked
+    MISSING_BATCH at a time: those a blob this caller sent has (``sizes``) or may be
+    (``ends``). None from a server that cannot tell, as it predates that route."""
+    sent: list[Any] = []
     try:
-        for start in range(0, len(files), MISSING_BATCH):
-            batch = files[start : start + MISSING_BATCH]
-            body = {"files": [{"size": size, "ends": ends} for size, ends in batch]}
-            answer = session.request("POST", api_path("blobs", "ends"), json=body)["sent"]
-            maybe.update((f["size"], f["ends"]) for f in answer)
+        for start in range(0, len(items), MISSING_BATCH):
+            body = {field: list(items[start : start + MISSING_BATCH])}
+            sent += session.request("POST", api_path("blobs", question), json=body)["sent"]
     except CairnError as exc:
         if exc.status in OLDER_SERVER:
             return None
         raise
-    return maybe
+    return sent
 
 
 def _missing(session: Session, blobs: Mapping[str, _File]) -> list[str]:
