@@ -8,8 +8,9 @@ hashing it first. Like missing(), these tell a caller about its own uploads only
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from cairn.server.db.models import Blob, BlobUpload
@@ -33,11 +34,7 @@ def sent_ends(
     for start in range(0, len(wanted), QUERY_BATCH):
         batch = wanted[start : start + QUERY_BATCH]
         rows = s.execute(
-            select(Blob.size, Blob.ends)
-            .distinct()
-            .join(BlobUpload, BlobUpload.blob_id == Blob.id)
-            .where(
-                BlobUpload.user_id == actor.user_id,
+            _own(actor, Blob.size, Blob.ends).where(
                 Blob.size.in_(sorted({size for size, _ in batch})),
                 or_(Blob.ends.is_(None), Blob.ends.in_(sorted({e for _, e in batch}))),
             )
@@ -63,15 +60,16 @@ def sent_sizes(s: Session, actor: Principal, sizes: Iterable[int]) -> list[int]:
         raise ValidationError(f"check at most {MAX_PER_CHECK} sizes at a time")
     found: set[int] = set()
     for start in range(0, len(wanted), QUERY_BATCH):
-        found.update(
-            s.scalars(
-                select(Blob.size)
-                .distinct()
-                .join(BlobUpload, BlobUpload.blob_id == Blob.id)
-                .where(
-                    BlobUpload.user_id == actor.user_id,
-                    Blob.size.in_(wanted[start : start + QUERY_BATCH]),
-                )
-            )
-        )
+        batch = wanted[start : start + QUERY_BATCH]
+        found.update(s.scalars(_own(actor, Blob.size).where(Blob.size.in_(batch))))
     return sorted(found)
+
+
+def _own(actor: Principal, *columns: Any) -> Select[Any]:
+    """The distinct ``columns`` of the blobs this caller sent."""
+    return (
+        select(*columns)
+        .distinct()
+        .join(BlobUpload, BlobUpload.blob_id == Blob.id)
+        .where(BlobUpload.user_id == actor.user_id)
+    )
