@@ -526,6 +526,21 @@ def artifact_of(scenario: Scenario, name: str) -> cairn.Artifact:
     return art
 
 
+def timed_push(
+    api: cairn.Api, scenario: Scenario, name: str, server: _proc.CairnServer
+) -> tuple[Sample, cairn.Version]:
+    """The SDK's ``log_artifact`` of the scenario's files as ``name``, timed; the version."""
+    versions: list[cairn.Version] = []
+    sample = timed(
+        lambda: versions.append(
+            api.log_artifact(artifact_of(scenario, name), PROJECT, progress=False)
+        ),
+        scenario.total,
+        server,
+    )
+    return sample, versions[0]
+
+
 def _check_download(target: Path, scenario: Scenario) -> None:
     found = [p for p in target.rglob("*") if p.is_file()]
     if len(found) != len(scenario.files) or any(p.stat().st_size != scenario.size for p in found):
@@ -604,15 +619,7 @@ def _through_server(
             )
             out["upload_floor"] = on_all_cores(out, upload_musts(scenario.size))
         cold()
-        versions: list[cairn.Version] = []
-        out["sdk_upload"] = timed(
-            lambda: versions.append(
-                api.log_artifact(artifact_of(scenario, name), PROJECT, progress=False)
-            ),
-            scenario.total,
-            server,
-        )
-        version = versions[0]
+        out["sdk_upload"], version = timed_push(api, scenario, name, server)
         if only == "download":
             del out["sdk_upload"]  # logged only to have something to download
         else:
@@ -626,21 +633,14 @@ def _through_server(
                 base_url=server.base_url, api_key=key, organization="default", client=client
             ) as counted,
         ):
-            again: list[cairn.Version] = []
-            repush = timed(
-                lambda: again.append(
-                    counted.log_artifact(artifact_of(scenario, name), PROJECT, progress=False)
-                ),
-                scenario.total,
-                server,
-            )
+            repush, again = timed_push(counted, scenario, name, server)
         repush.extra = {
             "bytes_sent": counter.sent,
             "bytes_received": counter.received,
             "wire_bytes": counter.sent + counter.received,
             "requests": counter.requests,
-            "same_version": again[0].ref == version.ref,
-            "ref": again[0].ref,
+            "same_version": again.ref == version.ref,
+            "ref": again.ref,
         }
         if only != "download":
             out["repush"] = repush
@@ -662,15 +662,8 @@ def _through_server(
         if only != "download":
             stamp(scenario.files, f"sdk-next-{scenario.key}-{rep}")
             cold()
-            nexts: list[cairn.Version] = []
-            out["sdk_upload_next"] = timed(
-                lambda: nexts.append(
-                    api.log_artifact(artifact_of(scenario, name), PROJECT, progress=False)
-                ),
-                scenario.total,
-                server,
-            )
-            md5_recorded_after(api, nexts[0].ref)  # the raw upload starts on an idle server
+            out["sdk_upload_next"], following = timed_push(api, scenario, name, server)
+            md5_recorded_after(api, following.ref)  # the raw upload starts on an idle server
 
     with _proc.api_client(server.base_url, key, timeout=600) as client:
         # raw PUT of new content (the server has not seen it), digests computed beforehand
