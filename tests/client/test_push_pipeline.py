@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -196,6 +198,25 @@ def _artifact(name: str, folder: Path) -> cairn.Artifact:
     return art
 
 
+@contextlib.contextmanager
+def _without_route(app_client: httpx.Client, route: str, status: int) -> Iterator[None]:
+    """The server as an older one, without ``/blobs/{route}``: that route answers ``status``."""
+    real = app_client._transport
+
+    class Without(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith(f"/blobs/{route}"):
+                body = {"error": {"code": "not_found", "message": "no such route"}}
+                return httpx.Response(status, json=body)
+            return real.handle_request(request)
+
+    app_client._transport = Without()
+    try:
+        yield
+    finally:
+        app_client._transport = real
+
+
 def _headers_sent(requests: list[httpx.Request]) -> list[bytes]:
     """The record header lines of every blob stream among ``requests`` (small streams only)."""
     lines: list[bytes] = []
@@ -302,25 +323,13 @@ def test_a_size_and_ends_already_sent_are_hashed_and_asked_for_first(
 def test_a_server_without_blob_ends_gets_a_size_already_sent_hashed_first(
     api: cairn.Api, tmp_path: Path, app_client: httpx.Client, status: int
 ) -> None:
-    real = app_client._transport
-
-    class WithoutEnds(httpx.BaseTransport):
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            if request.url.path.endswith("/blobs/ends"):
-                body = {"error": {"code": "not_found", "message": "no such route"}}
-                return httpx.Response(status, json=body)
-            return real.handle_request(request)
-
     api.create_team("team")
     first = write(tmp_path / "a" / "weights.bin", b"A" * 777)
     api.log_artifact(_artifact("a", first.parent), "team/m")
     second = write(tmp_path / "b" / "weights.bin", b"B" * 777)
-    app_client._transport = WithoutEnds()
-    try:
+    with _without_route(app_client, "ends", status):
         requests = record(app_client)
         api.log_artifact(_artifact("b", second.parent), "team/m")
-    finally:
-        app_client._transport = real
     assert _asked(requests) == [sha256(b"B" * 777)]
     assert _headers_sent(requests) == [f"{sha256(b'B' * 777)} 777\n".encode()]
 
@@ -344,24 +353,12 @@ def test_copies_in_one_push_are_hashed_and_sent_once(
 def test_a_server_without_blob_sizes_gets_every_file_hashed_first(
     api: cairn.Api, tmp_path: Path, app_client: httpx.Client, status: int
 ) -> None:
-    real = app_client._transport
-
-    class WithoutSizes(httpx.BaseTransport):
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            if request.url.path.endswith("/blobs/sizes"):
-                body = {"error": {"code": "not_found", "message": "no such route"}}
-                return httpx.Response(status, json=body)
-            return real.handle_request(request)
-
     folder = tmp_path / "old"
     files = [write(folder / f"f{n}.txt", "z" * n) for n in (3, 30, 300)]
     api.create_team("team")
-    app_client._transport = WithoutSizes()
-    try:
+    with _without_route(app_client, "sizes", status):
         requests = record(app_client)
         version = api.log_artifact(_artifact("o", folder), "team/d")
-    finally:
-        app_client._transport = real
     digests = sorted(sha256(p.read_bytes()) for p in files)
     assert sorted(_asked(requests)) == digests
     assert not any(line.startswith(b"- ") for line in _headers_sent(requests))
