@@ -85,6 +85,8 @@ def summarize(scenario: Scenario, reps: list[dict[str, Any]]) -> dict[str, Any]:
             "median_mb_s": round(medians[kind], 1),
             "median_seconds": round(_proc.median([s.seconds for s in samples]), 3),
             "median_cpu_s": round(_proc.median([s.client_cpu_s for s in samples]), 3),
+            "median_busy_share": round(_proc.median([_busy_share(s) for s in samples]), 3),
+            "median_stolen_s": round(_proc.median([s.stolen_s for s in samples]), 2),
             "runs": [s.as_dict() for s in samples],
         }
     result["ratios"] = {
@@ -115,6 +117,38 @@ def summarize(scenario: Scenario, reps: list[dict[str, Any]]) -> dict[str, Any]:
         "runs": [m.as_dict() for m in memories],
     }
     return result
+
+
+def _busy_share(sample: Sample) -> float:
+    """The share of the machine's CPU (all cores, over the step's wall time) that was busy."""
+    return sample.machine_busy_s / (sample.seconds * (os.cpu_count() or 1))
+
+
+# The steps whose machine load the report shows: the transfers and their references.
+MACHINE_ROWS = ("dd", "cp", "sdk_upload", "sdk_upload_next", "raw_upload", "sdk_download")
+
+
+def _machine_rows(scenarios: dict[str, dict[str, Any]]) -> None:
+    """How busy the whole machine was during each transfer, and the CPU the host took."""
+    keys = list(scenarios)
+    cores = os.cpu_count() or 1
+    print()
+    print(
+        f"{f'Machine during the step: {cores} cores busy / stolen':46}"
+        + "".join(f"{scenarios[k]['label']:>34}" for k in keys)
+    )
+    for kind in MACHINE_ROWS:
+        if not any(kind in scenarios[k] for k in keys):
+            continue
+        cells = []
+        for k in keys:
+            entry = scenarios[k].get(kind)
+            if entry is None:
+                cells.append(f"{'-':>34}")
+                continue
+            busy, stolen = entry["median_busy_share"], entry["median_stolen_s"]
+            cells.append(f"{busy:.0%} busy, {stolen:.2f} s stolen".rjust(34))
+        print(f"{dict(KINDS)[kind]:46}" + "".join(cells))
 
 
 def _verdict(ok: bool) -> str:
@@ -193,6 +227,7 @@ def print_report(summary: dict[str, Any]) -> None:
         ("not ruled out", "RULED OUT"),
     )
     _floor_rows(scenarios)
+    _machine_rows(scenarios)
     print()
     print(f"{'Server (1 worker)':46}" + "".join(f"{scenarios[k]['label']:>34}" for k in keys))
     print(
@@ -226,7 +261,8 @@ def print_report(summary: dict[str, Any]) -> None:
     print(
         f"page cache dropped before every timed transfer: {summary['drop_caches']}, then "
         f"{summary['touched_before_each_step_gib']} GiB of memory touched; "
-        f"load average start {summary['load_start']} end {summary['load_end']}"
+        f"load average start {summary['load_start']} end {summary['load_end']}; "
+        f"CPU stolen by the host over the whole run: {summary['stolen_s']} s"
     )
 
 

@@ -20,6 +20,9 @@ class Sample:
     nbytes: int
     server_cpu_s: float = 0.0
     client_cpu_s: float = 0.0
+    # the whole machine over the step: busy and stolen CPU seconds, all cores
+    machine_busy_s: float = 0.0
+    stolen_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -33,6 +36,8 @@ class Sample:
             "mb_s": round(self.mb_s, 1),
             "server_cpu_s": round(self.server_cpu_s, 2),
             "client_cpu_s": round(self.client_cpu_s, 2),
+            "machine_busy_s": round(self.machine_busy_s, 2),
+            "stolen_s": round(self.stolen_s, 2),
             **self.extra,
         }
 
@@ -40,16 +45,21 @@ class Sample:
 def timed(
     action: Callable[[], object], nbytes: int, server: _proc.CairnServer | None = None
 ) -> Sample:
-    """Run `action` once; its wall time and the CPU it cost on both sides."""
+    """Run `action` once; its wall time, the CPU it cost on both sides, and what the whole
+    machine spent and had stolen meanwhile."""
     pids = server.pids() if server else []
     server_before = _proc.cpu_seconds(pids)
     client_before = time.process_time()
+    machine_before = _proc.machine_cpu()
     start = time.perf_counter()
     action()
     seconds = time.perf_counter() - start
+    machine = _proc.machine_cpu() - machine_before
     return Sample(
         seconds,
         nbytes,
         server_cpu_s=_proc.cpu_seconds(pids) - server_before,
         client_cpu_s=time.process_time() - client_before,
+        machine_busy_s=machine.busy,
+        stolen_s=machine.stolen,
     )

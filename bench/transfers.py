@@ -66,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     started = time.monotonic()
     load_start = _proc.loadavg()
+    machine_start = _proc.machine_cpu()
     cold = Cold(enabled=not args.no_drop_caches, touch_bytes=int(args.touch_gib * GIB))
     work = Path(tempfile.mkdtemp(prefix="cairn-bench-transfers-", dir=args.workdir))
     print(f"work dir {work} ({free / GIB:.0f} GiB free, ~{need / GIB:.1f} GiB needed)")
@@ -113,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "scenarios": results,
         "load_start": load_start,
         "load_end": _proc.loadavg(),
+        "stolen_s": round((_proc.machine_cpu() - machine_start).stolen, 1),
         "wall_seconds": round(time.monotonic() - started, 1),
     }
     print_report(summary)
