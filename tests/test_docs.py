@@ -15,10 +15,12 @@ def test_roles_doc_matches_the_role_table() -> None:
 
 
 def test_every_api_route_is_documented() -> None:
-    from tests.api import cast
+    from tests.api import route_walk
 
     doc = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
-    api_routes = [e for e in cast.endpoints(cast.static_app()) if e.path.startswith("/api/v1/")]
+    api_routes = [
+        e for e in route_walk.endpoints(route_walk.static_app()) if e.path.startswith("/api/v1/")
+    ]
     assert len(api_routes) > 50, "the route walk found too few routes to mean anything"
     missing = [
         f"{e.method} {e.path}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
+
 ERROR_CODES = {
     400: "bad_request",
     401: "authentication_error",
@@ -36,3 +38,20 @@ LEAKS = (
     "/home/",
     "cairn/server",
 )
+
+
+def check_error(resp: httpx.Response) -> str:
+    """Assert that `resp` is a clean error answer and return its message."""
+    assert 400 <= resp.status_code < 500, f"{resp.status_code}: {resp.text[:300]}"
+    assert resp.headers["content-type"].startswith("application/json")
+    body = resp.json()
+    assert isinstance(body, dict)
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message"}, body
+    assert body["error"]["code"] == ERROR_CODES[resp.status_code], body
+    message = body["error"]["message"]
+    assert isinstance(message, str)
+    assert message.strip()
+    for leak in LEAKS:
+        assert leak not in resp.text, f"{leak!r} in {resp.text[:300]}"
+    return message

@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from cairn.server.domain import blobstream
-from tests.api import cast
+from tests.api import route_walk
 from tests.api.error_shape import ERROR_CODES, LEAKS
 
 # Examples per operation and generation mode: ~25 in PR CI, 200 nightly.
@@ -43,7 +43,7 @@ def _blob_stream(ctx: schemathesis.SerializationContext, value: Any) -> bytes:
     return value if isinstance(value, bytes) else json.dumps(value).encode()
 
 
-SCHEMA = schemathesis.openapi.from_dict(cast.static_app().openapi(), config=CONFIG)
+SCHEMA = schemathesis.openapi.from_dict(route_walk.static_app().openapi(), config=CONFIG)
 OPERATIONS: dict[str, Operation] = {
     result.ok().label: result.ok()
     for result in SCHEMA.get_all_operations()

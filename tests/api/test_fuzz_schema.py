@@ -33,8 +33,9 @@ from schemathesis.specs.openapi.checks import use_after_free
 from cairn.server.api.routing import API_PREFIX
 from cairn.server.app import build_state, create_app
 from cairn.server.http.deps import AppState
-from tests.api import cast, fuzzing
+from tests.api import cast, fuzzing, route_walk
 from tests.api.fuzzing import HYPOTHESIS, OPERATIONS, SCHEMA, FuzzCase, Tally
+from tests.api.module_world import open_world, world_settings
 
 JSON = "application/json"
 ORG, OTHER_ORG = "default", "acme"
@@ -94,7 +95,7 @@ def seeded(
 ) -> tuple[Path, dict[str, str | None]]:
     """A data folder (database and blobs) with real objects to aim at, and the callers' keys."""
     folder = tmp_path_factory.mktemp("fuzz-seed")
-    with cast.open_world("sqlite", folder, request) as world:
+    with open_world("sqlite", folder, request) as world:
         client, admin = world.client, world.admin_key
         with world.state.writers() as s, s.begin():
             _, member = cast.new_user(s, "member")
@@ -123,7 +124,7 @@ def seeded(
 
 def open_target(seeded: tuple[Path, dict[str, str | None]], folder: Path) -> AppState:
     shutil.copytree(seeded[0], folder)
-    return build_state(cast.world_settings(folder, f"sqlite:///{folder / 'cairn.db'}"))
+    return build_state(world_settings(folder, f"sqlite:///{folder / 'cairn.db'}"))
 
 
 @pytest.fixture
@@ -197,9 +198,11 @@ def sample_case(label: str, body: cast.JsonBody | None = None) -> FuzzCase:
     """A well-formed request for `label` aimed at the seeded objects (or with `body`)."""
     operation = OPERATIONS[label]
     raw_media = next((b.media_type for b in operation.body if b.media_type != JSON), None)
-    endpoint = cast.Endpoint(operation.method.upper(), operation.path, "api", raw_media=raw_media)
-    raw = cast.sample_request(endpoint) if raw_media is not None and body is None else {}
-    body = body if body is not None else cast.SAMPLE_BODIES.get(endpoint.key)
+    endpoint = route_walk.Endpoint(
+        operation.method.upper(), operation.path, "api", raw_media=raw_media
+    )
+    raw = route_walk.sample_request(endpoint) if raw_media is not None and body is None else {}
+    body = body if body is not None else route_walk.SAMPLE_BODIES.get(endpoint.key)
     return SCHEMA.make_case(
         operation=operation,
         path_parameters={p.name: SAMPLE_PATH[p.name] for p in operation.path_parameters},

@@ -12,14 +12,15 @@ from cairn.server.api.routing import API_PREFIX, PUBLIC_ROUTES
 from cairn.server.db.models import ApiKey, WebSession
 from cairn.server.http.identity import SESSION_COOKIE, principal
 from cairn.server.services import accounts, keys, web_sessions
-from tests.api import cast
-from tests.api.cast import Endpoint
+from tests.api import cast, route_walk
+from tests.api.module_world import World, open_world
+from tests.api.route_walk import Endpoint
 
-ENDPOINTS = cast.endpoints(cast.static_app())
+ENDPOINTS = route_walk.endpoints(route_walk.static_app())
 PRIVATE = [e for e in ENDPOINTS if e.key not in PUBLIC_ROUTES]
 # API routes answer strangers 401; web pages (guarded by the session) send them to sign in.
-GUARDED = [e for e in PRIVATE if not cast.depends_on_session(e.dependant)]
-WEB_GUARDED = [e for e in PRIVATE if cast.depends_on_session(e.dependant)]
+GUARDED = [e for e in PRIVATE if not route_walk.depends_on_session(e.dependant)]
+WEB_GUARDED = [e for e in PRIVATE if route_walk.depends_on_session(e.dependant)]
 TEAM, PROJECT, ARTIFACT, COLLECTION, ALIAS = "census-team", "p", "a", "c", "staging"
 PAYLOAD = b"census bytes"
 # What a stranger presents: nothing, a key never issued, junk, and malformed headers.
@@ -37,25 +38,25 @@ def describe(e: Endpoint) -> str:
 
 
 def test_every_route_is_declared_public_or_depends_on_the_principal(app: FastAPI) -> None:
-    found = cast.endpoints(app)
+    found = route_walk.endpoints(app)
     unclassified = [
         describe(e)
         for e in found
-        if e.key not in PUBLIC_ROUTES and not cast.depends_on_principal(e.dependant)
+        if e.key not in PUBLIC_ROUTES and not route_walk.depends_on_principal(e.dependant)
     ]
     assert not unclassified, f"routes neither public nor guarded: {unclassified}"
 
 
 def test_public_routes_has_no_stale_or_guarded_entry(app: FastAPI) -> None:
-    found = {e.key: e for e in cast.endpoints(app)}
+    found = {e.key: e for e in route_walk.endpoints(app)}
     stale = sorted(PUBLIC_ROUTES - set(found))
     assert not stale, f"PUBLIC_ROUTES names routes the app does not have: {stale}"
-    both = sorted(k for k in PUBLIC_ROUTES if cast.depends_on_principal(found[k].dependant))
+    both = sorted(k for k in PUBLIC_ROUTES if route_walk.depends_on_principal(found[k].dependant))
     assert not both, f"declared public but guarded (classify once): {both}"
 
 
 def test_census_sees_every_mount_and_every_documented_operation(app: FastAPI) -> None:
-    found = {e.key for e in cast.endpoints(app)}
+    found = {e.key for e in route_walk.endpoints(app)}
     assert {("GET", "/openapi.json"), ("GET", "/docs"), ("GET", f"{API_PREFIX}/health")} <= found
     documented = {
         (method.upper(), path)
@@ -71,16 +72,16 @@ def test_census_sees_every_mount_and_every_documented_operation(app: FastAPI) ->
 def test_every_route_with_a_body_has_a_valid_sample() -> None:
     for e in ENDPOINTS:
         if e.path.startswith(API_PREFIX):  # web pages take forms, sampled by their own test
-            cast.sample_request(e)  # fails naming a JSON route without a sample body
+            route_walk.sample_request(e)  # fails naming a JSON route without a sample body
 
 
 @pytest.fixture(scope="module")
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[cast.World, dict[str, str]]]:
+) -> Iterator[tuple[World, dict[str, str]]]:
     """One database for the module, holding a real object for every path parameter."""
     folder = tmp_path_factory.mktemp("census")
-    with cast.open_world("sqlite", folder, request) as w:
+    with open_world("sqlite", folder, request) as w:
         with w.state.writers() as s, s.begin():
             cast.new_team(s, TEAM, {})  # `admin` creates it and is its admin
             spare, _ = keys.create(s, None, accounts.get_user(s, "admin"), "spare")
@@ -120,11 +121,11 @@ def plausible_path(route: Endpoint, values: dict[str, str]) -> str:
 
 @pytest.mark.parametrize("route", GUARDED, ids=describe)
 def test_guarded_route_refuses_strangers_with_401(
-    route: Endpoint, world: tuple[cast.World, dict[str, str]]
+    route: Endpoint, world: tuple[World, dict[str, str]]
 ) -> None:
     w, values = world
     path = plausible_path(route, values)
-    sample = cast.sample_request(route)
+    sample = route_walk.sample_request(route)
     attempts = [(label, headers, sample) for label, headers in CREDENTIALS.items()]
     if "json" in sample:  # authentication comes before the body is looked at
         attempts.append(("anonymous_empty_body", {}, {"json": {}}))
@@ -143,14 +144,14 @@ def test_guarded_route_refuses_strangers_with_401(
 
 
 def test_every_guarded_route_has_plausible_path_values(
-    world: tuple[cast.World, dict[str, str]],
+    world: tuple[World, dict[str, str]],
 ) -> None:
     known = {*world[1], "name"}
     unknown = sorted({p for e in PRIVATE for p in cast.path_params(e.path)} - known)
     assert not unknown, f"add plausible values for path parameters {unknown}"
 
 
-def test_spare_key_is_the_one_in_the_paths(world: tuple[cast.World, dict[str, str]]) -> None:
+def test_spare_key_is_the_one_in_the_paths(world: tuple[World, dict[str, str]]) -> None:
     w, values = world
     with w.state.readers() as s:
         name = s.scalar(select(ApiKey.name).where(ApiKey.id == int(values["key_id"])))
@@ -159,11 +160,11 @@ def test_spare_key_is_the_one_in_the_paths(world: tuple[cast.World, dict[str, st
 
 def test_web_pages_are_guarded_by_the_session_only() -> None:
     assert WEB_GUARDED, "the census finds the web pages"
-    both = [describe(e) for e in WEB_GUARDED if cast.depends_on(e.dependant, principal)]
+    both = [describe(e) for e in WEB_GUARDED if route_walk.depends_on(e.dependant, principal)]
     assert not both, f"web pages must not accept API keys: {both}"
 
 
-def open_session(w: cast.World) -> tuple[str, str]:
+def open_session(w: World) -> tuple[str, str]:
     """(cookie token, CSRF token) of a fresh web session of `admin`."""
     with w.state.writers() as s, s.begin():
         token = web_sessions.open_session(s, accounts.get_user(s, "admin"), None)
@@ -175,7 +176,7 @@ def open_session(w: cast.World) -> tuple[str, str]:
 
 @pytest.mark.parametrize("route", WEB_GUARDED, ids=describe)
 def test_web_page_sends_strangers_to_sign_in(
-    route: Endpoint, world: tuple[cast.World, dict[str, str]]
+    route: Endpoint, world: tuple[World, dict[str, str]]
 ) -> None:
     w, values = world
     path = plausible_path(route, values)

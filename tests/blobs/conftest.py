@@ -1,7 +1,8 @@
-"""Blob-store fixtures: each contract test runs on a local directory and on SeaweedFS's S3."""
+"""Blob-store fixtures: contract-test stores (a local directory, SeaweedFS's S3) and syncs seen."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -119,3 +120,17 @@ def blob_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bac
 def store(blob_backend: Backend) -> BlobStore:
     """The store of `blob_backend`."""
     return blob_backend.store
+
+
+@pytest.fixture
+def syncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of the file each background fdatasync found."""
+    seen: list[int] = []
+    real = os.fdatasync
+
+    def fdatasync(fd: int) -> None:
+        seen.append(os.fstat(fd).st_size)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    return seen

@@ -1,0 +1,51 @@
+"""Calls on the account API for the account tests, each checking the answer it gets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.conftest import call
+
+ORG = "/orgs/default"
+PASSWORD = "a-long-enough-password"
+
+
+def expect(resp: httpx.Response, status: int) -> Any:
+    """The JSON body of `resp`, which must have `status`."""
+    assert resp.status_code == status, (
+        f"{resp.request.method} {resp.request.url} -> {resp.status_code} {resp.text}"
+    )
+    return resp.json() if resp.content else None
+
+
+def error(resp: httpx.Response, status: int, code: str) -> str:
+    """The message of an error answer with `status` and `code` in the standard shape."""
+    body = expect(resp, status)
+    assert body == {"error": {"code": code, "message": body["error"]["message"]}}, body
+    message = body["error"]["message"]
+    assert isinstance(message, str)
+    assert message
+    return message
+
+
+def new_user(client: httpx.Client, key: str, username: str, **body: Any) -> httpx.Response:
+    return call(client, "POST", f"{ORG}/users", key, json={"username": username, **body})
+
+
+def login(client: httpx.Client, username: str, password: str) -> httpx.Response:
+    return call(
+        client, "POST", "/auth/login", None, json={"username": username, "password": password}
+    )
+
+
+def org_members(client: httpx.Client, key: str, org: str = "default") -> dict[str, str]:
+    rows = expect(call(client, "GET", f"/orgs/{org}/members", key), 200)
+    return {m["username"]: m["role"] for m in rows}
+
+
+def team_members(client: httpx.Client, key: str, name: str) -> dict[str, str]:
+    body = expect(call(client, "GET", f"{ORG}/teams/{name}", key), 200)
+    assert body["members_count"] == len(body["members"])
+    return {m["username"]: m["role"] for m in body["members"]}
