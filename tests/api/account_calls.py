@@ -6,18 +6,11 @@ from typing import Any
 
 import httpx
 
+from tests.api.registry_calls import expect
 from tests.conftest import call
 
 ORG = "/orgs/default"
 PASSWORD = "a-long-enough-password"
-
-
-def expect(resp: httpx.Response, status: int) -> Any:
-    """The JSON body of `resp`, which must have `status`."""
-    assert resp.status_code == status, (
-        f"{resp.request.method} {resp.request.url} -> {resp.status_code} {resp.text}"
-    )
-    return resp.json() if resp.content else None
 
 
 def error(resp: httpx.Response, status: int, code: str) -> str:

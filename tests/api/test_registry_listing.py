@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import random
 import re
@@ -13,6 +12,7 @@ import httpx
 import pytest
 
 from cairn.server.domain.names import name_key
+from tests.api.bad_requests import cursor_of
 from tests.api.registry_calls import (
     CORE,
     REGS,
@@ -32,10 +32,6 @@ from tests.conftest import MakeUser, call
 pytestmark = pytest.mark.both_backends
 
 ORDERS = ("name", "-name", "created_at", "-created_at", "updated_at", "-updated_at")
-
-
-def cursor_of(value: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
 
 # --- listing --------------------------------------------------------------------------------

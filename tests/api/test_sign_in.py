@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from cairn.server.http.deps import AppState
-from tests.api.account_calls import ORG, PASSWORD, error, expect, login, new_user
+from tests.api.account_calls import ORG, PASSWORD, error, login, new_user
+from tests.api.registry_calls import expect
 from tests.conftest import ADMIN_PASSWORD, MakeUser, call
 
 pytestmark = pytest.mark.both_backends

@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.account_calls import ORG, PASSWORD, error, expect, login, new_user, org_members
+from tests.api.account_calls import ORG, PASSWORD, error, login, new_user, org_members
+from tests.api.registry_calls import expect
 from tests.conftest import MakeUser, call
 
 pytestmark = pytest.mark.both_backends
