@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bench import _proc
@@ -138,17 +138,32 @@ def _machine_rows(scenarios: dict[str, dict[str, Any]]) -> None:
         + "".join(f"{scenarios[k]['label']:>34}" for k in keys)
     )
     for kind in MACHINE_ROWS:
-        if not any(kind in scenarios[k] for k in keys):
-            continue
-        cells = []
-        for k in keys:
-            entry = scenarios[k].get(kind)
-            if entry is None:
-                cells.append(f"{'-':>34}")
-                continue
-            busy, stolen = entry["median_busy_share"], entry["median_stolen_s"]
-            cells.append(f"{busy:.0%} busy, {stolen:.2f} s stolen".rjust(34))
-        print(f"{dict(KINDS)[kind]:46}" + "".join(cells))
+        if any(kind in scenarios[k] for k in keys):
+            _kind_row(
+                scenarios,
+                kind,
+                dict(KINDS)[kind],
+                lambda e: f"{e['median_busy_share']:.0%} busy, {e['median_stolen_s']:.2f} s stolen",
+            )
+
+
+def _kind_row(
+    scenarios: dict[str, dict[str, Any]],
+    kind: str,
+    label: str,
+    cell: Callable[[dict[str, Any]], str],
+) -> None:
+    """One row of a table: ``cell`` of each scenario's entry for ``kind`` ('-' where none)."""
+    cells = [
+        f"{'-':>34}" if (entry := scenarios[k].get(kind)) is None else cell(entry).rjust(34)
+        for k in scenarios
+    ]
+    print(f"{label:46}" + "".join(cells))
+
+
+def _throughput_cell(entry: dict[str, Any]) -> str:
+    runs = ", ".join(f"{r['mb_s']:.0f}" for r in entry["runs"])
+    return f"{entry['median_mb_s']:>14.1f} [{runs}]"
 
 
 def _verdict(ok: bool) -> str:
@@ -208,15 +223,7 @@ def print_report(summary: dict[str, Any]) -> None:
     head = f"{'':46}" + "".join(f"{scenarios[k]['label']:>34}" for k in keys)
     print(head)
     for kind, label in KINDS:
-        cells = []
-        for k in keys:
-            entry = scenarios[k].get(kind)
-            if entry is None:
-                cells.append(f"{'-':>34}")
-                continue
-            runs = ", ".join(f"{r['mb_s']:.0f}" for r in entry["runs"])
-            cells.append(f"{entry['median_mb_s']:>14.1f} [{runs}]".rjust(34))
-        print(f"{label:46}" + "".join(cells))
+        _kind_row(scenarios, kind, label, _throughput_cell)
     print()
     _ratio_rows(scenarios, "Ratio (target)", TARGETS, ("OK", "MISSED"))
     print()
