@@ -181,17 +181,14 @@ def tree_memory(pid: int) -> Memory:
 @dataclass(frozen=True)
 class MachineCpu:
     """CPU seconds of the whole machine so far, all cores (``/proc/stat``): busy (user,
-    system and interrupts, whatever process), idle (waiting for I/O included), and stolen:
-    time the hypervisor gave this VM's cores to someone else while they had work."""
+    system and interrupts, whatever process) and stolen: time the hypervisor gave this VM's
+    cores to someone else while they had work."""
 
     busy: float
-    idle: float
     stolen: float
 
     def __sub__(self, earlier: MachineCpu) -> MachineCpu:
-        return MachineCpu(
-            self.busy - earlier.busy, self.idle - earlier.idle, self.stolen - earlier.stolen
-        )
+        return MachineCpu(self.busy - earlier.busy, self.stolen - earlier.stolen)
 
 
 def machine_cpu() -> MachineCpu:
@@ -199,11 +196,11 @@ def machine_cpu() -> MachineCpu:
     try:
         first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
     except OSError:
-        return MachineCpu(0.0, 0.0, 0.0)
+        return MachineCpu(0.0, 0.0)
     ticks = [int(v) for v in first[1:9]] + [0] * (9 - len(first))
-    user, nice, system, idle, iowait, irq, softirq, steal = ticks[:8]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks[:8]
     hz = os.sysconf("SC_CLK_TCK")
-    return MachineCpu((user + nice + system + irq + softirq) / hz, (idle + iowait) / hz, steal / hz)
+    return MachineCpu((user + nice + system + irq + softirq) / hz, steal / hz)
 
 
 def cpu_seconds(pids: Sequence[int]) -> float:
