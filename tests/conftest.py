@@ -40,7 +40,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "both_backends: run on SQLite and on PostgreSQL")
 
 
-def _settings(data_dir: Path, url: str) -> Settings:
+def server_settings(data_dir: Path, url: str) -> Settings:
+    """The settings of a test server on ``url`` with its files in ``data_dir``."""
     return Settings(
         data_dir=data_dir,
         database_url=url,
@@ -94,7 +95,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated, provisioned SQLite database, copied for each test."""
     folder = tmp_path_factory.mktemp("template")
     path = folder / "cairn.db"
-    state = build_state(_settings(folder, f"sqlite:///{path}"))
+    state = build_state(server_settings(folder, f"sqlite:///{path}"))
     schema.upgrade(state.engine)
     prepare(state)
     with state.engine.connect() as conn:
@@ -107,7 +108,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def postgres_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One migrated PostgreSQL database for the session (tables are emptied per test)."""
     with pg.admin_url() as admin, pg.scratch_database(admin) as url:
-        state = build_state(_settings(tmp_path_factory.mktemp("pg-migrate"), url))
+        state = build_state(server_settings(tmp_path_factory.mktemp("pg-migrate"), url))
         schema.upgrade(state.engine)
         state.engine.dispose()
         yield url
@@ -126,10 +127,10 @@ def state(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Itera
         template: Path = request.getfixturevalue("sqlite_template")
         db_path = tmp_path / "cairn.db"
         shutil.copyfile(template, db_path)
-        built = build_state(_settings(tmp_path, f"sqlite:///{db_path}"))
+        built = build_state(server_settings(tmp_path, f"sqlite:///{db_path}"))
     else:
         url: str = request.getfixturevalue("postgres_database")
-        built = build_state(_settings(tmp_path, url))
+        built = build_state(server_settings(tmp_path, url))
         _truncate_all(built)
         prepare(built)
     yield built

@@ -11,15 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 from sqlalchemy import text
 
 from cairn.server.app import build_state, create_app, prepare
 from cairn.server.db.base import Base
 from cairn.server.http.deps import AppState
 from cairn.server.services import accounts, keys
-from cairn.server.settings import Settings
-from tests.conftest import ADMIN_PASSWORD
+from tests.conftest import server_settings
 
 
 @dataclass
@@ -31,28 +29,16 @@ class World:
     admin_key: str
 
 
-def world_settings(data_dir: Path, url: str) -> Settings:
-    """Settings like the suite's per-test ones (tests/conftest.py)."""
-    return Settings(
-        data_dir=data_dir,
-        database_url=url,
-        allowed_hosts=["testserver", "localhost", "127.0.0.1"],
-        admin_password=SecretStr(ADMIN_PASSWORD),
-        auto_migrate=False,
-        db_pool_size=4,
-    )
-
-
 @contextmanager
 def open_world(backend: str, folder: Path, request: pytest.FixtureRequest) -> Iterator[World]:
     """A freshly provisioned database of `backend` with an app and client on it."""
     if backend == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
         shutil.copyfile(template, folder / "cairn.db")
-        state = build_state(world_settings(folder, f"sqlite:///{folder / 'cairn.db'}"))
+        state = build_state(server_settings(folder, f"sqlite:///{folder / 'cairn.db'}"))
     else:
         url: str = request.getfixturevalue("postgres_database")
-        state = build_state(world_settings(folder, url))
+        state = build_state(server_settings(folder, url))
         tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
         with state.engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))

@@ -35,7 +35,8 @@ from cairn.server.app import build_state, create_app
 from cairn.server.http.deps import AppState
 from tests.api import cast, fuzzing, route_walk
 from tests.api.fuzzing import HYPOTHESIS, OPERATIONS, SCHEMA, FuzzCase, Tally
-from tests.api.module_world import open_world, world_settings
+from tests.api.module_world import open_world
+from tests.conftest import server_settings
 
 JSON = "application/json"
 ORG, OTHER_ORG = "default", "acme"
@@ -124,7 +125,7 @@ def seeded(
 
 def open_target(seeded: tuple[Path, dict[str, str | None]], folder: Path) -> AppState:
     shutil.copytree(seeded[0], folder)
-    return build_state(world_settings(folder, f"sqlite:///{folder / 'cairn.db'}"))
+    return build_state(server_settings(folder, f"sqlite:///{folder / 'cairn.db'}"))
 
 
 @pytest.fixture
