@@ -64,6 +64,8 @@ def test_downloads_of_local_blobs_go_through_sendfile(
 class _RemoteStore(LocalBlobStore):
     """A store whose blobs are no local files (as S3's): nothing for the kernel to send."""
 
+    holds_files = False
+
     def local_path(self, sha256: str) -> Path | None:
         return None
 

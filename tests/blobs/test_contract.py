@@ -56,6 +56,17 @@ def test_roundtrip(store: BlobStore, size: int, sized: bool) -> None:
     assert store.size(digest) == size
 
 
+def test_holds_files_tells_whether_local_path_names_the_blobs_file(store: BlobStore) -> None:
+    data = os.urandom(3 * MiB + 5)
+    digest = put(store, data)
+    path = store.local_path(digest)
+    if store.holds_files:
+        assert path is not None
+        assert path.read_bytes() == data
+    else:
+        assert path is None
+
+
 @pytest.mark.parametrize(
     ("size", "chunk"),
     [(BIG, BIG), (100_000, 7), (16 * MiB, 8 * MiB)],

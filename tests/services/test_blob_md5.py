@@ -148,6 +148,8 @@ def test_stopping_ends_an_md5_in_progress_and_the_next_sweep_takes_it(
 class _Remote(LocalBlobStore):
     """A store whose blobs are not files here (as in a bucket)."""
 
+    holds_files = False
+
     def local_path(self, sha256: str) -> Path | None:
         return None
 

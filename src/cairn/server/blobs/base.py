@@ -41,6 +41,10 @@ class BlobWriter(Protocol):
 class BlobStore(Protocol):
     """Where blob bytes live. Addresses are sha256 digests, validated by blob_key()."""
 
+    # Whether blobs are files in a local folder (``local_path`` names each one's file),
+    # rather than objects elsewhere.
+    holds_files: bool
+
     def begin(self, size: int | None = None) -> BlobWriter:
         """Start writing a new temporary object of ``size`` bytes, when known (a local
         store sets their space aside as the bytes arrive)."""

@@ -99,6 +99,8 @@ def _fsync_dir(path: Path) -> None:
 class LocalBlobStore:
     """Blobs as files <root>/ab/cd/<sha256>."""
 
+    holds_files = True
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.staging = root / STAGING

@@ -166,6 +166,8 @@ class S3Writer:
 class S3BlobStore:
     """Blobs as objects <prefix>/blobs/ab/cd/<sha256>; writers stage under <prefix>/staging/."""
 
+    holds_files = False
+
     def __init__(
         self,
         client: S3Client,

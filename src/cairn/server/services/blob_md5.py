@@ -33,8 +33,6 @@ READ_PIECE = 1 << 20
 # The lowest scheduling priority (Linux applies it to the one thread): uploads and
 # downloads in progress come first, the md5 uses what CPU they leave.
 IDLE_NICE = 19
-# local_path() answers alike for every digest: this one only asks whether there are files.
-_ANY_DIGEST = "0" * 64
 # The blobs still waiting for their md5, read from their own index (ix_blobs_md5_pending).
 PENDING = select(Blob.sha256).where(Blob.md5.is_(None))
 
@@ -43,7 +41,7 @@ def takes_later(store: BlobStore, size: int) -> bool:
     """Whether a blob of ``size`` bytes sent to ``store`` gets its md5 after it is stored: a
     large one in a local folder, read back from the page cache (from a bucket, taking it
     later would cost a second transfer)."""
-    return size >= MD5_LATER_FROM and store.local_path(_ANY_DIGEST) is not None
+    return size >= MD5_LATER_FROM and store.holds_files
 
 
 class LaterMd5s:
