@@ -29,6 +29,8 @@ from bench._transfer_refs import (
     upload_musts,
 )
 from bench._transfer_timing import Sample, timed
+from cairn._prefetch import Prefetcher
+from cairn.client._transfer import READ_AHEAD_FROM
 
 RAW_WORKERS = 8  # the SDK's TRANSFER_WORKERS: raw runs use the same parallelism
 PROJECT = "admin/bench"
@@ -38,9 +40,19 @@ T = TypeVar("T")
 # -- raw httpx -------------------------------------------------------------------------------
 
 
-def _file_chunks(path: Path) -> Iterator[bytes]:
+def _file_chunks(path: Path, size: int) -> Iterator[bytes]:
+    """The file's bytes a MiB at a time; for a file the SDK would ask the disk ahead of its
+    reads (READ_AHEAD_FROM bytes or more), asked ahead the same way."""
     with path.open("rb", buffering=0) as handle:
-        while chunk := handle.read(MIB):
+        prefetch = Prefetcher(handle.fileno(), size) if size >= READ_AHEAD_FROM else None
+        position = 0
+        while True:
+            if prefetch is not None:
+                prefetch.ahead_of(position)
+            chunk = handle.read(MIB)
+            if not chunk:
+                return
+            position += len(chunk)
             yield chunk
 
 
@@ -50,7 +62,7 @@ def raw_put(client: httpx.Client, blobs: Sequence[tuple[Path, str, int]]) -> Non
     def one(blob: tuple[Path, str, int]) -> None:
         path, sha, size = blob
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
-        response = client.put(f"/blobs/{sha}", content=_file_chunks(path), headers=headers)
+        response = client.put(f"/blobs/{sha}", content=_file_chunks(path, size), headers=headers)
         _proc.expect(response, 201)
 
     _run_all(one, blobs)
