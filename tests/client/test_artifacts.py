@@ -171,6 +171,19 @@ def test_add_dir_at_the_root_and_nfc_names(tmp_path: Path) -> None:
     assert len(art.files) == 4
 
 
+def test_add_dir_reads_links_to_files_and_skips_links_to_folders(tmp_path: Path) -> None:
+    write(tmp_path / "elsewhere" / "weights.bin", "w")
+    write(tmp_path / "elsewhere" / "sub" / "deep.bin", "d")
+    write(tmp_path / "d" / "own.txt", "o")
+    (tmp_path / "d" / "linked.bin").symlink_to(tmp_path / "elsewhere" / "weights.bin")
+    (tmp_path / "d" / "folder").symlink_to(tmp_path / "elsewhere" / "sub", target_is_directory=True)
+    (tmp_path / "d" / "loop").symlink_to(tmp_path / "d", target_is_directory=True)
+    (tmp_path / "d" / "dangling").symlink_to(tmp_path / "missing")
+    art = cairn.Artifact("dir", type="dataset")
+    assert art.add_dir(tmp_path / "d") == ["linked.bin", "own.txt"]
+    assert art.files["linked.bin"] == tmp_path / "d" / "linked.bin"
+
+
 def test_link_with_aliases_and_relink(api: cairn.Api, tmp_path: Path) -> None:
     version = logged(api, tmp_path / "src")
     linked = version.link("Models/sentiment-classifier", aliases=["staging"])

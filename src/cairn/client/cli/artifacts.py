@@ -95,8 +95,9 @@ def push(
 ) -> None:
     """Log files and folders as a new version of artifact NAME in ENTITY/PROJECT.
 
-    A file keeps its file name; a folder's contents go to the artifact's root. Only the
-    files the server does not have yet are uploaded; identical content gives back the
+    A file keeps its file name; a folder's contents go to the artifact's root (links to
+    files are read, links to folders are not followed). Only the files the server does not
+    have yet are uploaded; identical content gives back the
     existing version (aliases still applied), and says so.
 
     \b
