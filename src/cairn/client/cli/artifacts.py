@@ -97,8 +97,8 @@ def push(
 
     A file keeps its file name; a folder's contents go to the artifact's root (links to
     files are read, links to folders are not followed). Only the files the server does not
-    have yet are uploaded; identical content gives back the
-    existing version (aliases still applied), and says so.
+    have yet are uploaded; identical content gives back the existing version (aliases still
+    applied), and says so.
 
     \b
     Examples:
