@@ -6,21 +6,10 @@ from typing import Any
 
 import httpx
 
-from tests.api.registry_calls import expect
+from tests.api.registry_calls import ORG, expect
 from tests.conftest import call
 
-ORG = "/orgs/default"
 PASSWORD = "a-long-enough-password"
-
-
-def error(resp: httpx.Response, status: int, code: str) -> str:
-    """The message of an error answer with `status` and `code` in the standard shape."""
-    body = expect(resp, status)
-    assert body == {"error": {"code": code, "message": body["error"]["message"]}}, body
-    message = body["error"]["message"]
-    assert isinstance(message, str)
-    assert message
-    return message
 
 
 def new_user(client: httpx.Client, key: str, username: str, **body: Any) -> httpx.Response:

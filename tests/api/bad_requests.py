@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-ORG = "/orgs/default"
-REGS = f"{ORG}/registries"
+from tests.api.registry_calls import ORG, REGS
+
 TARGET = f"{REGS}/Target"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -32,6 +33,25 @@ def error(resp: httpx.Response, status: int, code: str) -> str:
     assert isinstance(message, str)
     assert message
     return message
+
+
+def assert_no_server_errors(
+    client: httpx.Client,
+    attempts: Sequence[tuple[str, str, str, dict[str, Any]]],
+    key: str,
+    *,
+    anonymous_paths: Collection[str] = (),
+) -> None:
+    """Send each ``(label, method, path, request kwargs)`` attempt with ``key`` (none to the
+    ``anonymous_paths``): none may answer 5xx, and every 4xx must be a standard error body."""
+    failures = []
+    for label, method, path, kw in attempts:
+        resp = call(client, method, path, None if path in anonymous_paths else key, **kw)
+        if resp.status_code >= 500:
+            failures.append(f"{label}: {method} {path} -> {resp.status_code}")
+        elif resp.status_code >= 400:
+            error(resp, resp.status_code, resp.json()["error"]["code"])
+    assert not failures, "\n".join(failures)
 
 
 def reg(name: str) -> str:

@@ -15,8 +15,9 @@ from pydantic import SecretStr
 
 from cairn.server.app import build_state, create_app
 from cairn.server.settings import Settings
-from tests.api.bad_requests import CASES, IDS, ORG, REGS, TARGET, Case
+from tests.api.bad_requests import CASES, IDS, TARGET, Case
 from tests.api.error_shape import check_error
+from tests.api.registry_calls import ORG, REGS
 from tests.conftest import ADMIN_PASSWORD, call
 
 

@@ -9,8 +9,9 @@ from urllib.parse import quote
 
 import httpx
 
-from tests.api.bad_requests import ORG, REGS, cursor_of
+from tests.api.bad_requests import cursor_of
 from tests.api.error_shape import check_error
+from tests.api.registry_calls import ORG, REGS
 from tests.conftest import MakeUser, call
 
 PIECES = [

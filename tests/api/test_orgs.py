@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.api.account_calls import ORG, error, new_user, org_members
-from tests.api.registry_calls import expect
+from tests.api.account_calls import new_user, org_members
+from tests.api.registry_calls import ORG, error, expect
 from tests.conftest import MakeUser, call
 
 pytestmark = pytest.mark.both_backends

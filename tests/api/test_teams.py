@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.api.account_calls import ORG, error, team_members
-from tests.api.registry_calls import expect
+from tests.api.account_calls import team_members
+from tests.api.registry_calls import ORG, error, expect
 from tests.conftest import MakeUser, call
 
 pytestmark = pytest.mark.both_backends

@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.account_calls import ORG, PASSWORD, error, login, new_user, org_members
-from tests.api.registry_calls import expect
+from tests.api.account_calls import PASSWORD, login, new_user, org_members
+from tests.api.registry_calls import ORG, error, expect
 from tests.conftest import MakeUser, call
 
 pytestmark = pytest.mark.both_backends
